@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// imgpromote: promote container images between OpenShift clusters.
+//
+// Layout: a thin CLI over libraries with one job each.
+//   HTTPTransport        libcurl engine (one multi thread, streaming GET→PUT, TLS per side)
+//   OCIRegistry          OCI distribution / Docker v2 protocol client (refs, auth, manifests, blobs)
+//   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
+//   Promotion            the copy planner and executor (knows no HTTP)
+//   imgpromote           the command line
+// Test-only tooling (never shipped in the agent image):
+//   LoopbackHTTP, ClusterEmulator + openshift-emulator, TestSupport
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "imgpromote",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "imgpromote", targets: ["imgpromote"]),
+        .executable(name: "openshift-emulator", targets: ["openshift-emulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
+                       providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
+        .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
+        .target(name: "OpenShiftCredentials",
+                dependencies: ["HTTPTransport", "OCIRegistry", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+        .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .executableTarget(name: "imgpromote",
+                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        // Test-only tooling.
+        .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto"], swiftSettings: strict),
+        .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "CCrypto", "HTTPTransport"],
+                swiftSettings: strict),
+        .executableTarget(name: "openshift-emulator", dependencies: ["ClusterEmulator"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "ClusterEmulator", "HTTPTransport", "CCrypto"],
+                swiftSettings: strict),
+
+        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
+        .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
+        .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
+        .testTarget(name: "PromotionTests", dependencies: ["Promotion", "OCIRegistry", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,97 @@
+/// The HTTP client every other library uses. All transfers run on one dedicated thread that owns one
+/// `curl_multi` handle (connections, DNS and TLS sessions are shared for free); async callers hand work
+/// over through a queue and are resumed from that thread. Curl never runs on Swift's cooperative pool.
+public final class HTTPClient: Sendable {
+    /// The process-wide client. Creating more is allowed (tests do) but each costs a thread.
+    public static let shared = HTTPClient()
+
+    let engine: CurlEngine
+
+    public init(configuration: Configuration = Configuration()) {
+        engine = CurlEngine(configuration: configuration)
+    }
+
+    public struct Configuration: Sendable {
+        /// Receive buffer per transfer. Measured: 16 KiB → 2 MiB doubles GET throughput (fewer syscalls).
+        public var receiveBufferBytes: Int
+        /// Ring between a source GET and its upload: bounds memory per blob copy.
+        public var pipeBufferBytes: Int
+        /// Proxy settings; read from the environment by default.
+        public var proxy: ProxySettings
+        public var userAgent: String
+
+        public init(receiveBufferBytes: Int = 1 << 20, pipeBufferBytes: Int = 2 << 20,
+                    proxy: ProxySettings = .fromEnvironment(), userAgent: String = "imgpromote") {
+            self.receiveBufferBytes = receiveBufferBytes
+            self.pipeBufferBytes = pipeBufferBytes
+            self.proxy = proxy
+            self.userAgent = userAgent
+        }
+    }
+
+    /// Sends a request and collects the (bounded) response body.
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let id = engine.nextID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponse, any Error>) in
+                engine.submit(.request(id: id, request: request, continuation: c))
+            }
+        } onCancel: {
+            engine.cancel(id: id)
+        }
+    }
+
+    /// Streams one blob from its source into its destination (see `BlobTransfer`).
+    public func transfer(_ transfer: BlobTransfer) async throws -> BlobTransferOutcome {
+        let id = engine.nextID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<BlobTransferOutcome, any Error>) in
+                engine.submit(.blob(id: id, transfer: transfer, continuation: c))
+            }
+        } onCancel: {
+            engine.cancel(id: id)
+        }
+    }
+
+    /// Aborts every transfer in flight (used on SIGINT/SIGTERM); they fail with `.cancelled`.
+    public func cancelAll() { engine.cancelAll() }
+
+    /// Counters for benchmarks and tests.
+    public var statistics: Statistics { engine.statistics() }
+
+    public struct Statistics: Sendable {
+        public var requests: Int
+        public var bytesReceived: Int64
+        public var bytesSent: Int64
+    }
+}
+
+/// Proxies as curl users expect them: `HTTPS_PROXY`/`https_proxy` for https URLs,
+/// `HTTP_PROXY`/`http_proxy` for http URLs, `NO_PROXY`/`no_proxy` exceptions.
+public struct ProxySettings: Sendable, Hashable {
+    public var httpProxy: String?
+    public var httpsProxy: String?
+    public var noProxy: String?
+
+    public init(httpProxy: String? = nil, httpsProxy: String? = nil, noProxy: String? = nil) {
+        self.httpProxy = httpProxy
+        self.httpsProxy = httpsProxy
+        self.noProxy = noProxy
+    }
+
+    public static func fromEnvironment(_ env: [String: String] = Environment.all()) -> ProxySettings {
+        func first(_ names: String...) -> String? {
+            for n in names { if let v = env[n], !v.isEmpty { return v } }
+            return nil
+        }
+        return ProxySettings(httpProxy: first("HTTP_PROXY", "http_proxy"),
+                             httpsProxy: first("HTTPS_PROXY", "https_proxy"),
+                             noProxy: first("NO_PROXY", "no_proxy"))
+    }
+
+    /// The proxy for `url`, or "" to tell curl "no proxy" (so it ignores its own env parsing).
+    func proxy(for url: String) -> String {
+        let p = url.lowercased().hasPrefix("https:") ? httpsProxy : httpProxy
+        return p ?? ""
+    }
+}
