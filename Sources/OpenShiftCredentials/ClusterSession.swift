@@ -1,0 +1,369 @@
+import FoundationEssentials
+import HTTPTransport
+
+/// One side's authenticated connection to an OpenShift cluster: API URL, TLS settings (shared by the
+/// API, OAuth and registry hosts of that side) and a bearer token (or a client certificate).
+public final class ClusterSession: Sendable {
+    public let apiURL: String
+    /// For this side's API, OAuth AND registry hosts (CA bundle added to the system roots).
+    public let tls: TLSOptions
+    /// True when the token was obtained by a password login in this process (revoke it before exit).
+    public let createdToken: Bool
+    /// The kubeconfig context's namespace, or the pod's namespace for an in-cluster token.
+    public let namespace: String?
+    /// Where the credentials came from, for -v output ("password login as alice", "kubeconfig context x", …).
+    public let credentialSource: String
+
+    enum TokenSource: Sendable {
+        /// No bearer token (client certificate, or anonymous); `reason` says why, for registry errors.
+        case none(reason: String)
+        case fixed(String)
+        /// Re-read at most once a minute: in-pod service-account tokens rotate.
+        case file(String)
+    }
+
+    struct State: Sendable {
+        var user: String?
+        var revoked = false
+        var fileToken: String?
+        var fileReadAt: Double = 0
+    }
+
+    let http: HTTPClient
+    let side: SideNames
+    let registryOverride: String?
+    let tokenSource: TokenSource
+    /// What to tell the user when the API answers 401 with these credentials.
+    let rejectedHint: String
+    let logSink: @Sendable (String) -> Void
+    let warnSink: @Sendable (String) -> Void
+    private let state: Locked<State>
+
+    init(apiURL: String, tls: TLSOptions, createdToken: Bool, namespace: String?, credentialSource: String,
+         http: HTTPClient, side: SideNames, registryOverride: String?, tokenSource: TokenSource, rejectedHint: String,
+         initialFileToken: String?, log: @escaping @Sendable (String) -> Void, warn: @escaping @Sendable (String) -> Void) {
+        self.apiURL = apiURL
+        self.tls = tls
+        self.createdToken = createdToken
+        self.namespace = namespace
+        self.credentialSource = credentialSource
+        self.http = http
+        self.side = side
+        self.registryOverride = registryOverride
+        self.tokenSource = tokenSource
+        self.rejectedHint = rejectedHint
+        logSink = log
+        warnSink = warn
+        state = Locked(State(fileToken: initialFileToken, fileReadAt: Clock.monotonicSeconds()))
+    }
+
+    /// Log lines never carry a secret: known secrets and anything shaped like one are scrubbed.
+    func log(_ line: String) {
+        logSink(Redact.text(line, secrets: hasToken ? [token()] : []))
+    }
+
+    func warn(_ line: String) {
+        warnSink(Redact.text(line, secrets: hasToken ? [token()] : []))
+    }
+
+    // MARK: - opening
+
+    /// Resolves credentials in this order: explicit token; username + password → OAuth login (code +
+    /// PKCE, exactly like `oc login -u`); a kubeconfig context (token, tokenFile, exec plugin, client
+    /// certificate) — the named one, else one whose cluster is the given URL, else current-context when
+    /// no URL was given; finally, in a pod, the service-account token in `inClusterDirectory`.
+    ///
+    /// - Parameters:
+    ///   - environment: the process environment (exec plugins inherit it minus `IMGPROMOTE_*`;
+    ///     `KUBERNETES_SERVICE_HOST/PORT` and `POD_NAMESPACE` are read from it).
+    ///   - interactive: exec plugins may use the terminal (stdin) when true.
+    ///   - warn: messages the user should see even without -v (insecure kubeconfig cluster, failed
+    ///     revocation); defaults to `log`.
+    ///   - log: -v diagnostics; never receives a token or password.
+    /// - Throws: `OpenShiftError`.
+    public static func open(_ options: ClusterSideOptions, http: HTTPClient = .shared, environment: [String: String],
+                            inClusterDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount",
+                            interactive: Bool = false, warn: (@Sendable (String) -> Void)? = nil,
+                            log: @escaping @Sendable (String) -> Void) async throws -> ClusterSession {
+        try await Opener(options: options, http: http, environment: environment, inClusterDirectory: inClusterDirectory,
+                         interactive: interactive, warn: warn ?? log, log: log).open()
+    }
+
+    // MARK: - token
+
+    /// The bearer token (for `login --show-token` and registry auth; "" when the side authenticates
+    /// with a client certificate only). Never log it.
+    public func token() -> String {
+        switch tokenSource {
+        case .none:
+            return ""
+        case .fixed(let t):
+            return t
+        case .file(let path):
+            return state.withLock { s in
+                let now = Clock.monotonicSeconds()
+                if s.fileToken == nil || now - s.fileReadAt >= 60 {
+                    s.fileReadAt = now
+                    if let bytes = FileSystem.read(path) {
+                        let t = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+                        if !t.isEmpty { s.fileToken = t }
+                    }
+                }
+                return s.fileToken ?? ""
+            }
+        }
+    }
+
+    /// Whether a bearer token is available (false for client-certificate-only credentials).
+    public var hasToken: Bool {
+        if case .none = tokenSource { return false }
+        return true
+    }
+
+    // MARK: - API requests
+
+    func api(_ method: String, _ path: String, body: String? = nil, totalSeconds: Int = 60) async throws(OpenShiftError) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.set("Accept", "application/json")
+        if body != nil { headers.set("Content-Type", "application/json") }
+        let bearer = token()
+        if !bearer.isEmpty { headers.set("Authorization", "Bearer " + bearer) }
+        let url = apiURL + path
+        let request = HTTPRequest(method: method, url: url, headers: headers, body: body.map { Array($0.utf8) }, tls: tls,
+                                  followRedirects: false, maxResponseBytes: 8 << 20,
+                                  timeouts: .init(connectSeconds: 15, totalSeconds: totalSeconds))
+        log("\(method) \(url)")
+        let r: HTTPResponse
+        do {
+            r = try await http.send(request)
+        } catch let e as TransportError {
+            throw OpenShiftError.transport(e, side: side)
+        } catch {
+            throw OpenShiftError(.network, "request to \(URLTools.host(url)) failed: \(error)")
+        }
+        log("\(r.status) \(method) \(path)")
+        if OAuthLogin.isHTML(r) { throw OAuthLogin.consoleURLError(apiURL) }
+        return r
+    }
+
+    func rejected(_ status: Int = 401) -> OpenShiftError {
+        OpenShiftError(.authentication, "\(apiURL) rejected the credentials (\(status) Unauthorized): \(rejectedHint)")
+    }
+
+    // MARK: - whoami
+
+    /// The user name: SelfSubjectReview (authentication.k8s.io/v1), falling back to
+    /// `GET /apis/user.openshift.io/v1/users/~`. Cached.
+    public func whoami() async throws -> String {
+        if let cached = state.withLock({ $0.user }) { return cached }
+        let name = try await lookupUser()
+        state.withLock { $0.user = name }
+        return name
+    }
+
+    private func lookupUser() async throws(OpenShiftError) -> String {
+        struct Review: Decodable {
+            struct Status: Decodable {
+                struct UserInfo: Decodable { var username: String? }
+                var userInfo: UserInfo?
+            }
+            var status: Status?
+        }
+        struct User: Decodable {
+            struct Meta: Decodable { var name: String? }
+            var metadata: Meta?
+        }
+        let review = try await api("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                   body: #"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#)
+        if review.status == 200 || review.status == 201,
+           let name = (try? JSONDecoder().decode(Review.self, from: Data(review.body)))?.status?.userInfo?.username,
+           !name.isEmpty {
+            return name
+        }
+        if review.status == 401 { throw rejected() }
+        let user = try await api("GET", "/apis/user.openshift.io/v1/users/~")
+        switch user.status {
+        case 200:
+            if let name = (try? JSONDecoder().decode(User.self, from: Data(user.body)))?.metadata?.name, !name.isEmpty {
+                return name
+            }
+            throw OpenShiftError(.protocolError, "\(apiURL) returned a user without a name")
+        case 401:
+            throw rejected()
+        case 403:
+            if !hasToken && tls.clientCertPEM == nil && tls.clientCertFile == nil {
+                throw OpenShiftError(.authentication, "\(apiURL) treats this request as anonymous: no credentials were given; set \(side.tokenOptions)")
+            }
+            if !hasToken {
+                throw OpenShiftError(.authentication, "\(apiURL) did not accept the client certificate of \(credentialSource) (the request was treated as anonymous, HTTP 403); check the certificate or set \(side.tokenOptions)")
+            }
+            throw OpenShiftError(.authentication, "\(apiURL) did not accept the credentials as a user (HTTP 403): \(rejectedHint)")
+        case 404 where review.status == 404:
+            throw OpenShiftError(.notOpenShift, "\(apiURL) answers neither SelfSubjectReview nor users/~: is it an OpenShift API server URL (https://api.<cluster>:6443)?")
+        default:
+            throw OpenShiftError(.protocolError, "cannot determine the user at \(apiURL): SelfSubjectReview answered HTTP \(review.status), users/~ HTTP \(user.status)")
+        }
+    }
+
+    // MARK: - registry
+
+    /// Basic credentials for the integrated registry.
+    ///
+    /// The registry ignores the user name and validates only the password, which must be the API token
+    /// (protocol notes §5.3). `oc registry login` uses the literal user name `user` for that reason, and
+    /// so do we: the real name must NOT be used, because a name containing ':' (kube:admin) would move
+    /// part of it into the password when the registry splits `user:password` at the first colon.
+    public func registryCredential() async throws -> (username: String, password: String) {
+        guard case .none(let reason) = tokenSource else {
+            let t = token()
+            guard !t.isEmpty else {
+                throw OpenShiftError(.authentication, "no token is available for \(apiURL) (\(credentialSource)); set \(side.tokenOptions)")
+            }
+            return (username: "user", password: t)
+        }
+        throw OpenShiftError(.authentication, "\(reason), but the integrated registry of \(apiURL) accepts only a token: set \(side.tokenOptions), or log in with \(side.flag)username and a password")
+    }
+
+    /// The public host of the integrated registry, discovered from the cluster unless
+    /// `registryOverride` is set: the image stream's `status.publicDockerImageRepository` (the named
+    /// stream, then any stream in `project`, then in `openshift` — like `oc registry login`), then
+    /// `images.config.openshift.io/cluster` external hostnames (spec first, then status — the order the
+    /// API server uses for publicDockerImageRepository), then route `default-route` in
+    /// `openshift-image-registry`.
+    public func registryHost(project: String, imageStream: String?) async throws -> String {
+        if let override = registryOverride, !override.isEmpty { return Self.cleanHost(override) }
+        var internalHost: String?
+        let ns = URLTools.pathEscape(project)
+        if let name = imageStream, !name.isEmpty {
+            let r = try await api("GET", "/apis/image.openshift.io/v1/namespaces/\(ns)/imagestreams/\(URLTools.pathEscape(name))")
+            if r.status == 401 { throw rejected() }
+            if r.status == 200, let s = try? JSONDecoder().decode(ImageStream.self, from: Data(r.body)) {
+                if let host = Self.repositoryHost(s.status?.publicDockerImageRepository) { return found(host, "image stream \(project)/\(name)") }
+                internalHost = internalHost ?? Self.repositoryHost(s.status?.dockerImageRepository)
+            }
+        }
+        for namespace in project == "openshift" ? [project] : [project, "openshift"] {
+            let r = try await api("GET", "/apis/image.openshift.io/v1/namespaces/\(URLTools.pathEscape(namespace))/imagestreams")
+            if r.status == 401 { throw rejected() }
+            guard r.status == 200, let list = try? JSONDecoder().decode(ImageStreamList.self, from: Data(r.body)) else { continue }
+            for s in list.items ?? [] {
+                if let host = Self.repositoryHost(s.status?.publicDockerImageRepository) { return found(host, "image streams in \(namespace)") }
+                internalHost = internalHost ?? Self.repositoryHost(s.status?.dockerImageRepository)
+            }
+        }
+        let config = try await api("GET", "/apis/config.openshift.io/v1/images/cluster")
+        if config.status == 401 { throw rejected() }
+        if config.status == 200, let c = try? JSONDecoder().decode(ImageConfig.self, from: Data(config.body)) {
+            let hosts = (c.spec?.externalRegistryHostnames ?? []) + (c.status?.externalRegistryHostnames ?? [])
+            if let host = hosts.first(where: { !$0.isEmpty }) { return found(Self.cleanHost(host), "images.config.openshift.io/cluster") }
+            internalHost = internalHost ?? c.status?.internalRegistryHostname
+        }
+        let route = try await api("GET", "/apis/route.openshift.io/v1/namespaces/openshift-image-registry/routes/default-route")
+        if route.status == 401 { throw rejected() }
+        if route.status == 200, let r = try? JSONDecoder().decode(Route.self, from: Data(route.body)),
+           let host = r.spec?.host, !host.isEmpty {
+            return found(host, "route default-route")
+        }
+        var message = "the integrated registry of \(apiURL) is not exposed outside the cluster (no image stream has a publicDockerImageRepository, no external registry hostname, no default route): ask an administrator to set spec.defaultRoute: true in configs.imageregistry.operator.openshift.io/cluster, or pass \(side.flag)registry HOST[:PORT]"
+        if let internalHost { message += " (its in-cluster name \(internalHost) works only from inside the cluster)" }
+        throw OpenShiftError(.registryNotExposed, message)
+    }
+
+    private func found(_ host: String, _ source: String) -> String {
+        log("registry host \(host) (from \(source))")
+        return host
+    }
+
+    /// `host[:port]` of `host[:port]/ns/name`.
+    static func repositoryHost(_ repository: String?) -> String? {
+        guard let repository, !repository.isEmpty else { return nil }
+        let host = cleanHost(repository).split(separator: "/").first.map(String.init) ?? ""
+        return host.isEmpty ? nil : host
+    }
+
+    static func cleanHost(_ raw: String) -> String {
+        var s = raw.trimmingCharacters(in: " \t\r\n")
+        for prefix in ["docker://", "https://", "http://"] where s.hasPrefix(prefix) { s = String(s.dropFirst(prefix.count)) }
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+
+    private struct ImageStream: Decodable {
+        struct Status: Decodable {
+            var dockerImageRepository: String?
+            var publicDockerImageRepository: String?
+        }
+        var status: Status?
+    }
+
+    private struct ImageStreamList: Decodable { var items: [ImageStream]? }
+
+    private struct ImageConfig: Decodable {
+        struct Spec: Decodable { var externalRegistryHostnames: [String]? }
+        struct Status: Decodable {
+            var externalRegistryHostnames: [String]?
+            var internalRegistryHostname: String?
+        }
+        var spec: Spec?
+        var status: Status?
+    }
+
+    private struct Route: Decodable {
+        struct Spec: Decodable { var host: String? }
+        var spec: Spec?
+    }
+
+    // MARK: - revocation
+
+    /// Deletes the OAuth access token (object `sha256~<base64url(sha256(token minus prefix))>`) if this
+    /// process created it. Idempotent; never throws (a failure is a warning: the token expires anyway).
+    public func revokeIfCreated() async {
+        guard createdToken else { return }
+        let proceed = state.withLock { s -> Bool in
+            if s.revoked { return false }
+            s.revoked = true
+            return true
+        }
+        guard proceed else { return }
+        defer { CreatedTokens.shared.remove(self) }
+        let name = OpenShiftToken.objectName(token())
+        do {
+            let r = try await api("DELETE", "/apis/oauth.openshift.io/v1/oauthaccesstokens/\(URLTools.pathEscape(name))", totalSeconds: 10)
+            switch r.status {
+            case 200, 202, 204: log("revoked the OAuth access token created for this run")
+            case 404: log("the OAuth access token created for this run was already deleted")
+            case 401: log("the OAuth access token created for this run is no longer valid")
+            default:
+                warn("could not revoke the OAuth access token created for this run on \(apiURL) (HTTP \(r.status)); it expires on its own, or delete it with 'oc delete useroauthaccesstokens'")
+            }
+        } catch {
+            warn("could not revoke the OAuth access token created for this run on \(apiURL) (\(error)); it expires on its own")
+        }
+    }
+}
+
+/// Tokens created in this process, so SIGINT/SIGTERM handlers can revoke them before exit.
+public final class CreatedTokens: Sendable {
+    public static let shared = CreatedTokens()
+    private let sessions = Locked<[ObjectIdentifier: ClusterSession]>([:])
+
+    init() {}
+
+    func register(_ session: ClusterSession) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
+    func remove(_ session: ClusterSession) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
+
+    /// Sessions whose token has not been revoked yet.
+    public var count: Int { sessions.withLock { $0.count } }
+
+    /// Stops tracking every token (for `--keep-tokens`): `revokeAll()` then does nothing.
+    public func forgetAll() { sessions.withLock { $0.removeAll() } }
+
+    /// Revokes every token created by a password login in this process, in parallel (each DELETE is
+    /// capped at 10 s). Safe to call more than once and concurrently with `revokeIfCreated()`.
+    public func revokeAll() async {
+        let all = sessions.withLock { Array($0.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for session in all { group.addTask { await session.revokeIfCreated() } }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A value guarded by a pthread mutex (no Synchronization.Mutex: the package still targets macOS 14).
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
+
+enum FileSystem {
+    /// Whole file, or nil when it cannot be opened. Files here are small (tokens, kubeconfigs, CAs).
+    static func read(_ path: String, limit: Int = 16 << 20) -> [UInt8]? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n > 0 { out += buf[0..<n] }
+            if out.count > limit { return nil }
+            if n < buf.count { break }
+        }
+        return ferror(f) != 0 ? nil : out
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+    static func isExecutable(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(path, X_OK) == 0
+    }
+
+    static func isAbsolute(_ path: String) -> Bool { path.hasPrefix("/") }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// `path` made absolute against `base` (the directory of the file that named it), as kubectl does.
+    static func resolve(_ path: String, against base: String) -> String {
+        if path.isEmpty || isAbsolute(path) { return path }
+        var p = Substring(path)
+        while p.hasPrefix("./") { p = p.dropFirst(2) }
+        return base.hasSuffix("/") ? base + p : base + "/" + p
+    }
+
+    static func currentDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return "." }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func absolute(_ path: String) -> String {
+        isAbsolute(path) ? path : resolve(path, against: currentDirectory())
+    }
+}
+
+enum Clock {
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+enum Base64 {
+    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+    static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
+
+    /// Standard base64 as Go decodes kubeconfig `[]byte` fields: line breaks and blanks ignored,
+    /// padding optional.
+    static func decode(_ text: String) -> [UInt8]? {
+        var s = text.filter { !$0.isWhitespace }
+        if s.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=")) }) {
+            return nil
+        }
+        while s.count % 4 != 0 { s += "=" }
+        return Data(base64Encoded: s).map { Array($0) }
+    }
+
+    /// base64url without padding (RFC 4648 §5), as OpenShift names tokens and PKCE challenges.
+    static func urlNoPad(_ bytes: [UInt8]) -> String {
+        var s = encode(bytes)
+        s = String(s.map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
+        while s.hasSuffix("=") { s.removeLast() }
+        return s
+    }
+}
+
+/// Runs blocking work (waiting for a child process) on its own thread, never on the cooperative pool.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+        let job = ThreadJob { c.resume(returning: body()) }
+        let arg = Unmanaged.passRetained(job).toOpaque()
+        #if canImport(Darwin)
+        var tid: pthread_t? = nil
+        #else
+        var tid = pthread_t()
+        #endif
+        let rc = pthread_create(&tid, nil, { arg in
+            let job = Unmanaged<ThreadJob>.fromOpaque(arg!).takeRetainedValue()
+            job.run()
+            return nil
+        }, arg)
+        if rc == 0 {
+            #if canImport(Darwin)
+            if let tid { pthread_detach(tid) }
+            #else
+            pthread_detach(tid)
+            #endif
+        } else {
+            Unmanaged<ThreadJob>.fromOpaque(arg).release()
+            c.resume(returning: body())   // no thread: run inline rather than fail
+        }
+    }
+}
+
+private final class ThreadJob: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
+
+/// Minimal JSON string literal (exec plugin input, request bodies).
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 {
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+    }
+    return out + "\""
+}

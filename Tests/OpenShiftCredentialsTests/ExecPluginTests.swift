@@ -1,0 +1,79 @@
+import XCTest
+@testable import OpenShiftCredentials
+
+final class ExecPluginTests: XCTestCase {
+    func kubeconfig(_ dir: TempDir, command: String, args: [String] = [], apiVersion: String = "client.authentication.k8s.io/v1",
+                    interactiveMode: String = "Never") -> String {
+        dir.write("config", """
+        clusters: [{name: c, cluster: {server: "https://h:6443", certificate-authority-data: \(Base64.encode("CA"))}}]
+        users:
+        - name: e
+          user:
+            exec:
+              apiVersion: \(apiVersion)
+              command: \(command)
+              args: [\(args.map { "\"\($0)\"" }.joined(separator: ", "))]
+              env: [{name: OUT_DIR, value: "\(dir.path)"}]
+              interactiveMode: \(interactiveMode)
+              provideClusterInfo: true
+              installHint: "install the plugin"
+        contexts: [{name: x, context: {cluster: c, user: e}}]
+        """)
+    }
+
+    func testTokenPluginGetsArgsEnvAndClusterInfoButNoSecrets() async throws {
+        let dir = TempDir()
+        dir.write("bin/plugin", """
+        #!/bin/sh
+        printf '%s\\n' "$@" > "$OUT_DIR/args"
+        env > "$OUT_DIR/env"
+        echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"sha256~fromexec"}}'
+        """, mode: 0o755)
+        let config = kubeconfig(dir, command: "./bin/plugin", args: ["get-token", "--flag=a b"])
+        let env = ["PATH": "/usr/bin:/bin", "IMGPROMOTE_SRC_PASSWORD": "hunter2", "IMGPROMOTE_SRC_TOKEN": "x", "KEEP": "1"]
+        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]), environment: env,
+                                              inClusterDirectory: "/none", log: { _ in })
+        XCTAssertEqual(s.token(), "sha256~fromexec")
+        let args = String(decoding: FileSystem.read(dir.path + "/args") ?? [], as: UTF8.self)
+        XCTAssertEqual(args, "get-token\n--flag=a b\n")
+        let childEnv = String(decoding: FileSystem.read(dir.path + "/env") ?? [], as: UTF8.self)
+        XCTAssertTrue(childEnv.contains("KEEP=1"))
+        XCTAssertTrue(childEnv.contains("OUT_DIR=\(dir.path)"))
+        XCTAssertFalse(childEnv.contains("hunter2"), "our secrets never reach the plugin")
+        XCTAssertFalse(childEnv.contains("IMGPROMOTE_"))
+        XCTAssertTrue(childEnv.contains(#"KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://h:6443","certificate-authority-data":"Q0E="}}}"#), childEnv)
+    }
+
+    func testClientCertificatePlugin() async throws {
+        let dir = TempDir()
+        dir.write("plugin", """
+        #!/bin/sh
+        printf '%s\\n' '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"clientCertificateData":"-----BEGIN CERTIFICATE-----\\nX\\n-----END CERTIFICATE-----\\n","clientKeyData":"KEY"}}'
+        """, mode: 0o755)
+        let config = kubeconfig(dir, command: "certplugin", apiVersion: "client.authentication.k8s.io/v1beta1")
+        _ = system("mkdir -p '\(dir.path)/path' && cp '\(dir.path)/plugin' '\(dir.path)/path/certplugin'")
+        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]),
+                                              environment: ["PATH": dir.path + "/path:/usr/bin:/bin"], inClusterDirectory: "/none", log: { _ in })
+        XCTAssertFalse(s.hasToken)
+        XCTAssertEqual(s.tls.clientKeyPEM, Array("KEY".utf8))
+        XCTAssertTrue(String(decoding: s.tls.clientCertPEM ?? [], as: UTF8.self).hasPrefix("-----BEGIN CERTIFICATE-----\nX"))
+        await assertOpenShiftErrorAsync(.authentication, contains: ["client certificate"]) { try await s.registryCredential() }
+    }
+
+    func testPluginFailures() async {
+        let dir = TempDir()
+        dir.write("fail", "#!/bin/sh\necho oops >&2\nexit 3\n", mode: 0o755)
+        dir.write("garbage", "#!/bin/sh\necho not json\n", mode: 0o755)
+        dir.write("wrongversion", "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n", mode: 0o755)
+        func attempt(_ command: String, _ mode: String = "Never") async throws {
+            let config = kubeconfig(dir, command: command, interactiveMode: mode)
+            _ = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]),
+                                              environment: ["PATH": "/usr/bin:/bin"], inClusterDirectory: "/none", log: { _ in })
+        }
+        await assertOpenShiftErrorAsync(.authentication, contains: ["exit status 3"]) { try await attempt(dir.path + "/fail") }
+        await assertOpenShiftErrorAsync(.protocolError, contains: ["ExecCredential"]) { try await attempt(dir.path + "/garbage") }
+        await assertOpenShiftErrorAsync(.protocolError, contains: ["apiVersion"]) { try await attempt(dir.path + "/wrongversion") }
+        await assertOpenShiftErrorAsync(.usage, contains: ["not found", "install the plugin"]) { try await attempt("no-such-plugin-xyz") }
+        await assertOpenShiftErrorAsync(.usage, contains: ["interactive"]) { try await attempt(dir.path + "/garbage", "Always") }
+    }
+}

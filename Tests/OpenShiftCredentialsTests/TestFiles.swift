@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import XCTest
+@testable import OpenShiftCredentials
+
+/// A scratch directory removed at the end of the test.
+final class TempDir {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/osc-test-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = p.map { String(cString: $0) } ?? "/tmp"
+    }
+
+    deinit { _ = system("rm -rf '\(path)'") }
+
+    @discardableResult
+    func write(_ name: String, _ text: String, mode: mode_t = 0o644) -> String {
+        let full = path + "/" + name
+        if let slash = full.lastIndex(of: "/") { _ = system("mkdir -p '\(full[..<slash])'") }
+        let f = fopen(full, "wb")!
+        _ = text.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress!, 1, $0.count - 1, f) }
+        fclose(f)
+        chmod(full, mode)
+        return full
+    }
+}
+
+func assertOpenShiftError<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], file: StaticString = #filePath,
+                             line: UInt = #line, _ body: () throws -> T) {
+    do {
+        _ = try body()
+        XCTFail("expected an OpenShiftError(\(kind))", file: file, line: line)
+    } catch let e as OpenShiftError {
+        check(e, kind, contains, file, line)
+    } catch {
+        XCTFail("unexpected error \(error)", file: file, line: line)
+    }
+}
+
+func assertOpenShiftErrorAsync<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], file: StaticString = #filePath,
+                                  line: UInt = #line, _ body: () async throws -> T) async {
+    do {
+        _ = try await body()
+        XCTFail("expected an OpenShiftError(\(kind))", file: file, line: line)
+    } catch let e as OpenShiftError {
+        check(e, kind, contains, file, line)
+    } catch {
+        XCTFail("unexpected error \(error)", file: file, line: line)
+    }
+}
+
+private func check(_ e: OpenShiftError, _ kind: OpenShiftError.Kind, _ contains: [String], _ file: StaticString, _ line: UInt) {
+    if getenv("OSC_PRINT_ERRORS") != nil { print("[\(e.kind) exit \(e.exitCode)] \(e.message)") }
+    XCTAssertEqual(e.kind, kind, "message: \(e.message)", file: file, line: line)
+    XCTAssertFalse(e.message.contains("\n"), "multi-line message: \(e.message)", file: file, line: line)
+    for needle in contains {
+        XCTAssertTrue(e.message.contains(needle), "'\(e.message)' does not contain '\(needle)'", file: file, line: line)
+    }
+}
+
+/// Collects log lines (the -v sink) for secret-leak checks.
+final class LogSink: Sendable {
+    private let lines = Locked<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    var closure: @Sendable (String) -> Void { { [lines] line in lines.withLock { $0.append(line) } } }
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Builds the imgpromote executable exactly as the images do (Containerfile, Containerfile.slim,
+# and CI's rootfs check all call this): release, Swift runtime linked statically, so the
+# image needs only glibc, libstdc++, libcurl, OpenSSL and the CA bundle at run time.
+# Usage: agent-image/build-binary.sh OUTDIR   (run from anywhere; builds the package at the repo root)
+# Env: SWIFT_BUILD_PATH  scratch path for SwiftPM (default: .build-agent-image at the repo root)
+set -eu
+out=${1:?usage: build-binary.sh OUTDIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+scratch=${SWIFT_BUILD_PATH:-$root/.build-agent-image}
+cd "$root"
+swift build -c release --static-swift-stdlib --product imgpromote --scratch-path "$scratch"
+bin=$(swift build -c release --static-swift-stdlib --product imgpromote --scratch-path "$scratch" --show-bin-path)
+mkdir -p "$out"
+cp "$bin/imgpromote" "$out/imgpromote"
+chmod 0755 "$out/imgpromote"
+echo "built $out/imgpromote"
