@@ -45,10 +45,10 @@ let package = Package(
 
         // Test-only tooling.
         .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto"], swiftSettings: strict),
-        .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "CCrypto", "HTTPTransport"],
+        .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "TestSupport", "CCrypto", "HTTPTransport"],
                 swiftSettings: strict),
         .executableTarget(name: "openshift-emulator", dependencies: ["ClusterEmulator"], swiftSettings: strict),
-        .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "ClusterEmulator", "HTTPTransport", "CCrypto"],
+        .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
 
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),

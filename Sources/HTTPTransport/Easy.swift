@@ -148,7 +148,10 @@ final class Easy {
     // MARK: callbacks
 
     fileprivate func onHeader(_ line: String) {
-        let trimmed = line.hasSuffix("\r\n") ? String(line.dropLast(2)) : (line.hasSuffix("\n") ? String(line.dropLast()) : line)
+        // Trim CR/LF by bytes: Swift sees "\r\n" as one Character.
+        var bytes = Substring(line).utf8[...]
+        while let last = bytes.last, last == 10 || last == 13 { bytes = bytes.dropLast() }
+        let trimmed = String(decoding: bytes, as: UTF8.self)
         if trimmed.hasPrefix("HTTP/") {
             let parts = trimmed.split(separator: " ", maxSplits: 2)
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0

@@ -1,3 +1,5 @@
+import CCurl
+
 /// The HTTP client every other library uses. All transfers run on one dedicated thread that owns one
 /// `curl_multi` handle (connections, DNS and TLS sessions are shared for free); async callers hand work
 /// over through a queue and are resumed from that thread. Curl never runs on Swift's cooperative pool.
@@ -93,5 +95,13 @@ public struct ProxySettings: Sendable, Hashable {
     func proxy(for url: String) -> String {
         let p = url.lowercased().hasPrefix("https:") ? httpsProxy : httpProxy
         return p ?? ""
+    }
+}
+
+extension HTTPClient {
+    /// "libcurl/7.88.1 OpenSSL/3.0.x ..." for `imgpromote version`.
+    public static var libraryVersions: String {
+        _ = shared
+        return String(cString: curl_version())
     }
 }

@@ -1,1 +1,81 @@
-print("imgpromote")
+import ArgumentParser
+import Dispatch
+import HTTPTransport
+import OCIRegistry
+import OpenShiftCredentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct IMGPromote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imgpromote",
+        abstract: "Promote container images between OpenShift clusters and registries.",
+        discussion: """
+        Logs in to each cluster itself (OAuth like `oc login`, tokens, kubeconfig contexts or the pod's
+        service account), finds each cluster's registry, and streams the image registry to registry:
+        no daemon, no temporary files, every digest verified, the tag written last.
+
+        Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied,
+        5 not found, 6 network or TLS, 7 integrity.
+        """,
+        subcommands: [CopyCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
+}
+
+/// Maps any error to the contract's exit status and one line that says what to do.
+func exitStatus(for error: any Error) -> (Int32, String) {
+    switch error {
+    case let e as CLIError: return (e.exitCode, e.message)
+    case let e as RegistryError: return (e.exitCode, e.message)
+    case let e as OpenShiftError: return (e.exitCode, e.description)
+    case let e as TransportError:
+        return (e.kind == .cancelled ? 130 : 6, e.description)
+    case is CancellationError: return (130, "interrupted")
+    default: return (1, "\(error)")
+    }
+}
+
+/// SIGINT/SIGTERM: abort transfers (no tag is written after that), revoke tokens we created, exit.
+func installSignalHandlers() -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { sig in
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler {
+            printErr("imgpromote: interrupted; cancelling transfers and revoking tokens")
+            HTTPClient.shared.cancelAll()
+            Task {
+                await CreatedTokens.shared.revokeAll()
+                exit(128 + sig)
+            }
+        }
+        source.resume()
+        return source
+    }
+}
+
+/// Opens the existential so the async `run()` is called, not ParsableCommand's synchronous one.
+func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
+
+let signalSources = installSignalHandlers()
+do {
+    var command = try IMGPromote.parseAsRoot()
+    if var asyncCommand = command as? any AsyncParsableCommand {
+        try await runAsync(&asyncCommand)
+    } else {
+        try command.run()
+    }
+    exit(0)
+} catch let error where error is CLIError || error is RegistryError || error is OpenShiftError
+            || error is TransportError || error is CancellationError {
+    let (code, message) = exitStatus(for: error)
+    printErr("imgpromote: " + message)
+    exit(code)
+} catch {
+    // Parse errors, --help and the like: ArgumentParser's text, but usage errors exit 2 (contract).
+    let code = IMGPromote.exitCode(for: error)
+    if code == .success {
+        IMGPromote.exit(withError: error)
+    }
+    printErr(IMGPromote.fullMessage(for: error))
+    exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
+}

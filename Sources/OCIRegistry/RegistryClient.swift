@@ -1,0 +1,323 @@
+import FoundationEssentials
+import HTTPTransport
+
+/// A client for one registry host speaking the OCI distribution / Docker v2 protocol.
+///
+/// Authentication follows the registry's challenge (never pre-emptive Basic): one ping learns the
+/// scheme and challenge, Bearer tokens are cached per scope set, and a refused token is fetched again
+/// once. Requests are retried with backoff on connection errors, 408, 429 (honouring Retry-After) and
+/// 5xx. Error answers become `RegistryError`s with the CLI's exit classes.
+public final class RegistryClient: Sendable {
+    public let host: String
+    public let tls: TLSOptions
+    let http: HTTPClient
+    let credentials: (any CredentialProvider)?
+    let retry: RetryPolicy
+    let log: @Sendable (String) -> Void
+    let state = SessionState()
+    let tokens = TokenCache()
+
+    /// - Parameters:
+    ///   - host: `host[:port]` as in image references.
+    ///   - allowPlainHTTP: fall back to http:// when the host does not speak TLS. Only for sides the
+    ///     user marked insecure: credentials then travel in clear text.
+    public init(host: String, tls: TLSOptions = .default, allowPlainHTTP: Bool = false,
+                credentials: (any CredentialProvider)? = nil, http: HTTPClient = .shared,
+                retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.host = host
+        self.tls = tls
+        self.http = http
+        self.credentials = credentials
+        self.retry = retry
+        self.log = log
+        state.allowPlainHTTP = allowPlainHTTP
+    }
+
+    /// Asks for these actions on `repository` in every token of this client, so one token serves
+    /// HEAD, upload and cross-repository mounts alike.
+    public func declare(repository: String, actions: [String]) async {
+        await state.declare(repository: repository, actions: actions)
+    }
+
+    /// Number of token fetches so far (benchmarks report it).
+    public var tokenFetches: Int { get async { await tokens.fetches } }
+
+    // MARK: ping
+
+    struct Endpoint: Sendable {
+        var scheme: String
+        var challenge: AuthChallenge?
+    }
+
+    func endpoint() async throws -> Endpoint {
+        if let e = await state.endpoint { return e }
+        return try await state.once {
+            var scheme = "https"
+            var response: HTTPResponse
+            do {
+                response = try await self.send(HTTPRequest(method: "GET", url: "https://\(self.host)/v2/", tls: self.tls,
+                                                           timeouts: .init(totalSeconds: 60)), what: "ping")
+            } catch let error as TransportError where error.kind == .tls && self.state.allowPlainHTTP {
+                scheme = "http"
+                self.log("\(self.host) does not speak TLS; using plain HTTP as allowed for this side")
+                response = try await self.send(HTTPRequest(method: "GET", url: "http://\(self.host)/v2/",
+                                                           timeouts: .init(totalSeconds: 60)), what: "ping")
+            }
+            let challenge: AuthChallenge?
+            switch response.status {
+            case 200..<300:
+                challenge = nil
+            case 401:
+                let all = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }
+                challenge = all.first { $0.scheme == "bearer" } ?? all.first { $0.scheme == "basic" }
+            default:
+                throw RegistryError.from(response: response, host: self.host, what: "GET /v2/")
+            }
+            return Endpoint(scheme: scheme, challenge: challenge)
+        }
+    }
+
+    /// `scheme://host/v2/<path>`.
+    func url(_ path: String) async throws -> String {
+        "\(try await endpoint().scheme)://\(host)/v2/\(path)"
+    }
+
+    // MARK: requests with auth and retries
+
+    /// Sends a request built for `repository`, authenticating as the challenge demands and retrying
+    /// transient failures. Returns any final response (callers decide what a status means).
+    func execute(_ request: HTTPRequest, repository: String?, actions: [String], what: String,
+                 retryable: Bool = true) async throws -> HTTPResponse {
+        var attempt = 0
+        var refreshedAuth = false
+        while true {
+            var req = request
+            req.tls = tls
+            let key = try await authorize(&req, repository: repository, actions: actions)
+            let response: HTTPResponse
+            do {
+                response = try await send(req, what: what)
+            } catch let error as TransportError {
+                if retryable, error.isTransient, attempt < retry.maxRetries {
+                    attempt += 1
+                    log("\(what): \(error.message); retry \(attempt)/\(retry.maxRetries)")
+                    try await retry.sleep(attempt: attempt, retryAfter: nil)
+                    continue
+                }
+                throw RegistryError.from(transport: error, what: what)
+            }
+            if response.status == 401, !refreshedAuth, let key {
+                // Expired or too narrow: fetch once more, adding the scope the registry asked for.
+                refreshedAuth = true
+                await tokens.invalidate(key: key)
+                if let scope = response.headers.values("WWW-Authenticate").flatMap({ AuthChallenge.parse($0) })
+                    .first(where: { $0.scheme == "bearer" })?.scope {
+                    await state.declare(scopeString: scope)
+                }
+                continue
+            }
+            if retryable, retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
+                attempt += 1
+                let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
+                log("\(what): HTTP \(response.status); retry \(attempt)/\(retry.maxRetries)"
+                    + (after.map { " after \($0)s (Retry-After)" } ?? ""))
+                try await retry.sleep(attempt: attempt, retryAfter: after)
+                continue
+            }
+            if response.status == 401, refreshedAuth {
+                // A fresh token was still refused: for a known user that means "not allowed".
+                let challenge = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }.first
+                if challenge?.error == "insufficient_scope" {
+                    return HTTPResponse(status: 403, headers: response.headers, body: response.body, url: response.url)
+                }
+            }
+            return response
+        }
+    }
+
+    func send(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
+        let response = try await http.send(request)
+        log("\(request.method) \(host)\(RegistryClient.redactedPath(request.url)) -> \(response.status)")
+        return response
+    }
+
+    /// Path without query: upload URLs carry session state that must not reach logs.
+    static func redactedPath(_ url: String) -> String {
+        var s = Substring(url)
+        if let r = s.firstIndex(of: "?") { s = s[..<r] }
+        if let scheme = s.firstRange(of: "://") { s = s[scheme.upperBound...] }
+        if let slash = s.firstIndex(of: "/") { return String(s[slash...]) }
+        return "/"
+    }
+
+    /// Adds an Authorization header per the host's challenge; returns the token cache key used.
+    func authorize(_ request: inout HTTPRequest, repository: String?, actions: [String]) async throws -> String? {
+        let ep = try await endpoint()
+        guard let challenge = ep.challenge else { return nil }
+        // Never send credentials to a host other than the registry's own.
+        guard Self.hostOf(request.url) == host else { return nil }
+        switch challenge.scheme {
+        case "basic":
+            guard let cred = try await credentials?.credential(host: host, repository: repository),
+                  let user = cred.username, let pass = cred.password else { return nil }
+            request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
+            return nil
+        case "bearer":
+            if let repository { await state.declare(repository: repository, actions: actions) }
+            let scopes = await state.scopes()
+            let key = "\(challenge.realm ?? "")|\(challenge.service ?? "")|\(scopes.joined(separator: " "))"
+            let token = try await tokens.token(key: key) {
+                try await self.fetchToken(challenge: challenge, scopes: scopes, repository: repository)
+            }
+            request.headers.set("Authorization", "Bearer \(token.value)")
+            return key
+        default:
+            return nil
+        }
+    }
+
+    static func hostOf(_ url: String) -> String {
+        guard let r = url.firstRange(of: "://") else { return "" }
+        return String(url[r.upperBound...].prefix { $0 != "/" && $0 != "?" })
+    }
+
+    /// Docker token spec: GET realm?service&scope…&account with Basic credentials, or an OAuth2 POST
+    /// with the identity (refresh) token.
+    func fetchToken(challenge: AuthChallenge, scopes: [String], repository: String?) async throws -> TokenCache.Token {
+        guard let realm = challenge.realm, realm.hasPrefix("https://") || realm.hasPrefix("http://") else {
+            throw RegistryError(.unauthorized, "\(host): the registry's token realm is missing or not a URL")
+        }
+        let plainAllowed = await state.allowPlainHTTPValue
+        if realm.hasPrefix("http://") && !plainAllowed {
+            throw RegistryError(.network, "\(host): refusing to send credentials to a plain-HTTP token realm; mark this side insecure to allow it")
+        }
+        let cred = try await credentials?.credential(host: host, repository: repository)
+        var request: HTTPRequest
+        if let refresh = cred?.identityToken {
+            var form = "grant_type=refresh_token&client_id=imgpromote&refresh_token=\(Self.formEncode(refresh))"
+            if let service = challenge.service { form += "&service=\(Self.formEncode(service))" }
+            if !scopes.isEmpty { form += "&scope=\(Self.formEncode(scopes.joined(separator: " ")))" }
+            request = HTTPRequest(method: "POST", url: realm, headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                                  body: Array(form.utf8), tls: tls, timeouts: .init(totalSeconds: 60))
+        } else {
+            var query: [String] = []
+            if let service = challenge.service { query.append("service=\(Self.formEncode(service))") }
+            for s in scopes { query.append("scope=\(Self.formEncode(s))") }
+            if let user = cred?.username { query.append("account=\(Self.formEncode(user))") }
+            let sep = realm.contains("?") ? "&" : "?"
+            request = HTTPRequest(method: "GET", url: realm + (query.isEmpty ? "" : sep + query.joined(separator: "&")),
+                                  tls: tls, timeouts: .init(totalSeconds: 60))
+            if let user = cred?.username, let pass = cred?.password {
+                request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
+            }
+        }
+        var attempt = 0
+        while true {
+            let response: HTTPResponse
+            do {
+                response = try await http.send(request)
+            } catch let error as TransportError {
+                if error.isTransient, attempt < retry.maxRetries {
+                    attempt += 1
+                    try await retry.sleep(attempt: attempt, retryAfter: nil)
+                    continue
+                }
+                throw RegistryError.from(transport: error, what: "token request")
+            }
+            log("GET \(Self.hostOf(realm))\(Self.redactedPath(realm)) (token) -> \(response.status)")
+            if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
+                attempt += 1
+                try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(response.headers["Retry-After"]))
+                continue
+            }
+            switch response.status {
+            case 200..<300:
+                guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)),
+                      let value = decoded.token ?? decoded.access_token, !value.isEmpty else {
+                    throw RegistryError(.unauthorized, "\(host): the token service returned no token")
+                }
+                // Floor of 60 s as the spec says: some issuers send tiny or missing lifetimes.
+                let life = max(decoded.expires_in ?? 60, 60)
+                return TokenCache.Token(value: value, expires: .now + .seconds(life), refreshToken: decoded.refresh_token)
+            case 401:
+                throw RegistryError(.unauthorized, cred == nil
+                    ? "\(host): authentication required; provide credentials for this registry"
+                    : "\(host): the registry refused the credentials (token service answered 401)", status: 401)
+            case 403:
+                throw RegistryError(.denied, "\(host): the token service denied access (403)", status: 403)
+            default:
+                throw RegistryError.from(response: response, host: host, what: "token request")
+            }
+        }
+    }
+
+    static func formEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return out
+    }
+}
+
+/// Mutable per-client state: endpoint discovery (once) and the declared token scopes.
+final class SessionState: @unchecked Sendable {
+    private let lock = Lock()
+    private var _endpoint: RegistryClient.Endpoint?
+    private var pingTask: Task<RegistryClient.Endpoint, any Error>?
+    private var declared: [String: Set<String>] = [:]
+    private var extraScopes: Set<String> = []
+    var allowPlainHTTP = false
+
+    var allowPlainHTTPValue: Bool { get async { lock.with { allowPlainHTTP } } }
+    var endpoint: RegistryClient.Endpoint? { get async { lock.with { _endpoint } } }
+
+    func once(_ body: @escaping @Sendable () async throws -> RegistryClient.Endpoint) async throws -> RegistryClient.Endpoint {
+        let task: Task<RegistryClient.Endpoint, any Error> = lock.with {
+            if let t = pingTask { return t }
+            let t = Task { try await body() }
+            pingTask = t
+            return t
+        }
+        do {
+            let e = try await task.value
+            lock.with { _endpoint = e }
+            return e
+        } catch {
+            lock.with { pingTask = nil }   // let a later call try again
+            throw error
+        }
+    }
+
+    func declare(repository: String, actions: [String]) async {
+        lock.with { declared[repository, default: []].formUnion(actions) }
+    }
+
+    func declare(scopeString: String) async {
+        lock.with {
+            for s in scopeString.split(separator: " ") { extraScopes.insert(String(s)) }
+        }
+    }
+
+    /// Sorted scope strings ("repository:NAME:pull,push").
+    func scopes() async -> [String] {
+        lock.with {
+            var out = Set(extraScopes)
+            for (repo, actions) in declared {
+                let ordered = ["pull", "push"].filter(actions.contains) + actions.subtracting(["pull", "push"]).sorted()
+                out.insert("repository:\(repo):\(ordered.joined(separator: ","))")
+            }
+            return out.sorted()
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}

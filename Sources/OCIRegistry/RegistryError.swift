@@ -1,0 +1,83 @@
+import HTTPTransport
+
+/// Why a registry operation failed, in the classes the CLI turns into exit codes.
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Credentials missing, refused or expired (exit 3).
+        case unauthorized
+        /// Authenticated but not allowed to pull or push (exit 4).
+        case denied
+        /// Repository, manifest or blob unknown (exit 5).
+        case notFound
+        /// Unreachable host, TLS failure, timeouts (exit 6).
+        case network
+        /// Digest mismatch, malformed or unsupported manifest (exit 7).
+        case integrity
+        /// Rate limited after all retries.
+        case tooManyRequests
+        /// Anything else the registry said.
+        case other
+    }
+
+    public var kind: Kind
+    /// One line; never contains credentials, tokens or upload session URLs.
+    public var message: String
+    public var status: Int?
+
+    public init(_ kind: Kind, _ message: String, status: Int? = nil) {
+        self.kind = kind
+        self.message = message
+        self.status = status
+    }
+
+    public var description: String { message }
+
+    /// Exit status per the CLI contract.
+    public var exitCode: Int32 {
+        switch kind {
+        case .unauthorized: return 3
+        case .denied: return 4
+        case .notFound: return 5
+        case .network: return 6
+        case .integrity: return 7
+        case .tooManyRequests, .other: return 1
+        }
+    }
+
+    /// Classifies an error answer from a registry.
+    static func from(response: HTTPResponse, host: String, what: String) -> RegistryError {
+        let decoded = RegistryErrorResponse.decode(status: response.status, body: response.body)
+        let codes = Set(decoded.errors.map(\.code))
+        let summary = decoded.summary
+        let kind: Kind
+        switch response.status {
+        case 401:
+            kind = codes.contains("DENIED") ? .denied : .unauthorized
+        case 403:
+            kind = .denied
+        case 404:
+            kind = .notFound
+        case 429:
+            kind = .tooManyRequests
+        default:
+            if codes.contains("DENIED") { kind = .denied }
+            else if codes.contains("UNAUTHORIZED") { kind = .unauthorized }
+            else if codes.contains("DIGEST_INVALID") || codes.contains("MANIFEST_INVALID")
+                        || codes.contains("SIZE_INVALID") { kind = .integrity }
+            else if !codes.isDisjoint(with: ["MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"]) { kind = .notFound }
+            else { kind = .other }
+        }
+        return RegistryError(kind, "\(host): \(what): \(summary)", status: response.status)
+    }
+
+    static func from(transport error: TransportError, what: String) -> RegistryError {
+        switch error.kind {
+        case .digestMismatch, .sizeMismatch:
+            return RegistryError(.integrity, "\(error.host): \(what): \(error.message)")
+        case .tlsUntrusted:
+            return RegistryError(.network, "\(error.host): \(what): certificate not trusted (\(error.message))")
+        default:
+            return RegistryError(.network, "\(error.host): \(what): \(error.message)")
+        }
+    }
+}

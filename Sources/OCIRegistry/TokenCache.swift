@@ -1,0 +1,50 @@
+import FoundationEssentials
+import HTTPTransport
+
+/// Supplies registry credentials for a host (auth files, OpenShift tokens, ...).
+public protocol CredentialProvider: Sendable {
+    func credential(host: String, repository: String?) async throws -> RegistryCredential?
+}
+
+/// Fixed credentials (for tests and for cluster-derived registry credentials).
+public struct StaticCredentials: CredentialProvider {
+    public let value: RegistryCredential?
+    public init(_ value: RegistryCredential?) { self.value = value }
+    public func credential(host: String, repository: String?) async throws -> RegistryCredential? { value }
+}
+
+/// Bearer tokens per (realm, service, scope set): fetched once even when many transfers ask at the
+/// same moment, renewed shortly before they expire, dropped when the registry refuses them.
+actor TokenCache {
+    struct Token: Sendable {
+        var value: String
+        var expires: ContinuousClock.Instant
+        var refreshToken: String?
+    }
+
+    private var tokens: [String: Token] = [:]
+    private var inFlight: [String: Task<Token, any Error>] = [:]
+    private(set) var fetches = 0
+
+    func token(key: String, fetch: @escaping @Sendable () async throws -> Token) async throws -> Token {
+        if let t = tokens[key], t.expires > .now + .seconds(10) { return t }
+        if let task = inFlight[key] { return try await task.value }
+        let task = Task { try await fetch() }
+        inFlight[key] = task
+        defer { inFlight[key] = nil }
+        let t = try await task.value
+        tokens[key] = t
+        fetches += 1
+        return t
+    }
+
+    func invalidate(key: String) { tokens[key] = nil }
+}
+
+/// The token endpoint's answer (Docker token spec).
+struct TokenResponse: Decodable {
+    var token: String?
+    var access_token: String?
+    var expires_in: Int?
+    var refresh_token: String?
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import FoundationEssentials
+import HTTPTransport
+import OCIRegistry
+import OpenShiftCredentials
+import Promotion
+
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Promote an image from one registry or cluster to another.",
+        discussion: """
+        SOURCE and DESTINATION are [docker://]HOST[:PORT]/REPO[:TAG|@sha256:HEX]. When a side names a cluster
+        (--src-cluster/--src-context), PROJECT/NAME[:TAG] is enough: the registry host is discovered.
+
+        On success stdout holds one line, the digest-pinned destination. Passwords and tokens are read
+        from the environment, files or stdin, never from arguments.
+
+        Examples:
+          IMGPROMOTE_SRC_TOKEN=... IMGPROMOTE_DEST_TOKEN=... \\
+            imgpromote copy --src-cluster https://api.dev:6443 --dest-cluster https://api.prod:6443 \\
+              myproj/app:1.4 myproj/app:1.4
+
+          imgpromote copy --src-context dev --dest-context prod myproj/app:1.4 myproj/app:1.4
+
+          imgpromote copy --dest-authfile auth.json quay.example.com/team/app:1.4 registry.example.com/team/app:1.4
+        """)
+
+    @Argument(help: "Image to promote.") var source: String
+    @Argument(help: "Where to put it.") var destination: String
+
+    @OptionGroup(title: "Source") var src: SideOptions<SourceSide>
+    @OptionGroup(title: "Destination") var dest: SideOptions<DestinationSide>
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Copy only this instance of a multi-arch image (default: the whole index).",
+                               valueName: "os/arch[/variant]"))
+    var platform: String?
+
+    @Option(help: "Parallel blob transfers.") var jobs: Int = 6
+    @Flag(help: "Print one JSON object instead of the pinned reference.") var json = false
+    @Flag(name: .customLong("dry-run"), help: "Show what would be copied, mounted or skipped; write nothing.")
+    var dryRun = false
+    @Flag(name: .customLong("keep-tokens"), help: "Keep tokens obtained by password login (default: revoke them).")
+    var keepTokens = false
+
+    func validate() throws {
+        guard (1...64).contains(jobs) else { throw CLIError.usage("--jobs must be between 1 and 64") }
+        if src.passwordStdin && dest.passwordStdin {
+            throw CLIError.usage("only one side can read its password from stdin")
+        }
+    }
+
+    func run() async throws {
+        let environment = Environment.all()
+        let log = global.log
+        var sessions: [ClusterSession] = []
+        do {
+            let platform = try self.platform.map { p -> Platform in
+                do { return try Platform.parse(p) } catch { throw CLIError.usage("--platform: \(error)") }
+            }
+            let srcSide = try await SideResolver(options: src, global: global, environment: environment, log: log)
+                .resolve(source)
+            if let s = srcSide.session { sessions.append(s) }
+            let destSide = try await SideResolver(options: dest, global: global, environment: environment, log: log)
+                .resolve(destination)
+            if let s = destSide.session { sessions.append(s) }
+
+            let progress = ProgressRenderer(quiet: global.quiet || json)
+            let promoter = Promoter(source: srcSide.client, destination: destSide.client,
+                                    events: { progress.handle($0) })
+            let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
+                                           platform: platform, jobs: jobs, dryRun: dryRun)
+            let report = try await promoter.promote(request)
+            progress.finish()
+            try output(report)
+        } catch {
+            if !keepTokens { for s in sessions { await s.revokeIfCreated() } }
+            throw error
+        }
+        if !keepTokens { for s in sessions { await s.revokeIfCreated() } }
+    }
+
+    private func output(_ report: PromotionReport) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        if dryRun && !global.quiet {
+            for blob in report.plan ?? [] {
+                printErr("imgpromote: would \(blob.action == .copied ? "copy" : blob.action == .mounted ? "mount" : "skip") \(blob.digest) (\(formatBytes(blob.size)))")
+            }
+            printErr("imgpromote: dry run: \(report.blobs.copied) to copy (\(formatBytes(report.bytes.copied))), \(report.blobs.mounted) to mount, \(report.blobs.skipped) present; nothing written")
+        }
+        print(report.pinnedDestination)
+    }
+}

@@ -1,0 +1,147 @@
+import HTTPTransport
+import OCIRegistry
+import OpenShiftCredentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One side made ready: its registry client, the resolved reference, and the cluster session
+/// (if any) whose token may need revoking.
+struct ResolvedSide {
+    var reference: ImageReference
+    var client: RegistryClient
+    var session: ClusterSession?
+}
+
+/// Turns a side's options into credentials, a registry host and a client.
+struct SideResolver<Side: SideName> {
+    let options: SideOptions<Side>
+    let global: GlobalOptions
+    let environment: [String: String]
+    let log: @Sendable (String) -> Void
+
+    /// Secrets come only from the environment, files or stdin: never from argv.
+    func password() throws -> String? {
+        if let file = options.passwordFile { return try readSecretFile(file, what: "password") }
+        if options.passwordStdin { return readSecretStdin() }
+        return environment[options.envPrefix + "PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func token() throws -> String? {
+        if let file = options.tokenFile { return try readSecretFile(file, what: "token") }
+        return environment[options.envPrefix + "TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    var username: String? { options.username ?? environment[options.envPrefix + "USERNAME"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func clusterOptions() throws -> ClusterSideOptions {
+        ClusterSideOptions(clusterURL: options.cluster, context: options.context,
+                           kubeconfigPaths: global.kubeconfigPaths(environment),
+                           username: username, password: try password(), token: try token(),
+                           caFile: options.caFile, tlsVerify: options.tlsVerify,
+                           registryOverride: options.registry, sideFlagPrefix: options.flag)
+    }
+
+    /// Opens the cluster session when this side names a cluster (or brings a token/user for one).
+    func openSession() async throws -> ClusterSession? {
+        guard options.namesCluster else { return nil }
+        if !options.tlsVerify { warnInsecure() }
+        return try await ClusterSession.open(try clusterOptions(), environment: environment, log: log)
+    }
+
+    func warnInsecure() {
+        printErr("imgpromote: warning: TLS verification is off for the \(Side.label) (\(options.flag)tls-verify=false)")
+    }
+
+    func resolve(_ text: String) async throws -> ResolvedSide {
+        var reference: ImageReference
+        do {
+            reference = try ImageReference.parse(text)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+        let session = try await openSession()
+        if let session {
+            if reference.registry == nil || options.registry != nil {
+                let host: String
+                if let override = options.registry {
+                    host = override
+                } else {
+                    let parts = reference.repository.split(separator: "/")
+                    host = try await session.registryHost(project: String(parts.first ?? ""),
+                                                          imageStream: parts.count > 1 ? String(parts[1]) : nil)
+                }
+                reference.registry = host
+            }
+            let cred = try await session.registryCredential()
+            let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
+                                        credentials: StaticCredentials(RegistryCredential(username: cred.username, password: cred.password)),
+                                        retry: global.retryPolicy, log: log)
+            return ResolvedSide(reference: reference, client: client, session: session)
+        }
+        if let override = options.registry { reference.registry = override }
+        guard reference.registry != nil else {
+            throw CLIError.usage("'\(text)' names no registry host; give HOST/REPO[:TAG], or \(options.flag)cluster/\(options.flag)context to resolve it")
+        }
+        reference = reference.withDefaultRegistry()
+        if !options.tlsVerify { warnInsecure() }
+        let authFile: AuthFile
+        do {
+            authFile = try AuthFile.load(explicitPath: options.authfile, environment: environment)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+        let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
+        let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
+                                    credentials: AuthFileCredentials(file: authFile), retry: global.retryPolicy, log: log)
+        return ResolvedSide(reference: reference, client: client, session: nil)
+    }
+}
+
+/// Credentials from an auth file, looked up per host and repository.
+struct AuthFileCredentials: CredentialProvider {
+    let file: AuthFile
+    func credential(host: String, repository: String?) async throws -> RegistryCredential? {
+        try file.credential(host: host, repository: repository)
+    }
+}
+
+func readSecretFile(_ path: String, what: String) throws -> String {
+    guard let f = fopen(path, "rb") else {
+        throw CLIError.usage("cannot read the \(what) file \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(f) }
+    var bytes = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while bytes.count < 1 << 20 {
+        let n = fread(&buf, 1, buf.count, f)
+        if n > 0 { bytes += buf[0..<n] }
+        if n < buf.count { break }
+    }
+    return trimNewline(String(decoding: bytes, as: UTF8.self))
+}
+
+func readSecretStdin() -> String {
+    var out = ""
+    while let line = readLine(strippingNewline: false) { out += line }
+    return trimNewline(out)
+}
+
+private func trimNewline(_ s: String) -> String {
+    var s = Substring(s)
+    while let last = s.last, last == "\n" || last == "\r" { s = s.dropLast() }
+    return String(s)
+}
+
+func printErr(_ line: String) { writeStderr(line + "\n") }
+
+/// write(2) straight to fd 2: unbuffered, and no shared `stderr` FILE* (not concurrency-safe in Swift 6).
+func writeStderr(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+        if n <= 0 { break }
+        offset += n
+    }
+}
