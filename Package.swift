@@ -22,7 +22,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
@@ -35,7 +34,7 @@ let package = Package(
         .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
-                dependencies: ["HTTPTransport", "OCIRegistry", .product(name: "Yams", package: "Yams")],
+                dependencies: ["HTTPTransport", "OCIRegistry"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",

@@ -39,7 +39,8 @@ struct SideResolver<Side: SideName> {
                            kubeconfigPaths: global.kubeconfigPaths(environment),
                            username: username, password: try password(), token: try token(),
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
-                           registryOverride: options.registry, sideFlagPrefix: options.flag)
+                           registryOverride: options.registry, sideFlagPrefix: options.flag,
+                           sideEnvPrefix: options.envPrefix)
     }
 
     /// Opens the cluster session when this side names a cluster (or brings a token/user for one).
