@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# imgpromote vs skopeo, side by side on identical work, on loopback registries (Debian docker-registry).
+#
+#   bench/run.sh              # RUNS=3 per tool and scenario, alternating tools
+#   RUNS=5 SCENARIOS="cold noop" bench/run.sh
+#
+# Prints a markdown table: median wall time, skopeo/imgpromote ratio, peak RSS of the copying process
+# and the requests the destination registry received (from its access log). Everything it starts it
+# stops; all traffic stays on 127.0.0.1.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+SCENARIOS=${SCENARIOS:-"cold cold20 index index20 noop same big"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/imgpromote-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+for tool in docker-registry skopeo python3 curl bc; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run .ci/install-deps.sh)" >&2; exit 2; }
+done
+[ -x /usr/bin/time ] || { echo "bench: GNU time is missing (apt-get install time)" >&2; exit 2; }
+
+BIN=${IMGPROMOTE_BIN:-}
+if [ -z "$BIN" ]; then
+    echo "bench: building release" >&2
+    (cd "$ROOT" && swift build -c release --product imgpromote >/dev/null)
+    BIN="$ROOT/.build/release/imgpromote"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+declare -A PORT PID
+start_registry() {   # start_registry NAME: fresh storage, same port as before
+    local name=$1 port=${PORT[$1]:-$(free_port)}
+    rm -rf "${WORK:?}/$name"; mkdir -p "$WORK/$name"
+    cat > "$WORK/$name.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $WORK/$name}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+EOF
+    docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!; PIDS+=($!); PORT[$name]=$port
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
+    echo "bench: registry $name did not start" >&2; exit 1
+}
+stop_registry() { kill "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; }
+reset_registry() { stop_registry "$1"; start_registry "$1"; }
+requests() { grep -acE '^[0-9.]+ - - \[' "$WORK/$1.log" || true; }
+upload_requests() { grep -aE '^[0-9.]+ - - \[' "$WORK/$1.log" | grep -acE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' || true; }
+
+start_proxy() {   # start_proxy NAME TARGET_NAME DELAY_MS
+    local port; port=$(free_port)
+    python3 "$ROOT/bench/latency-proxy.py" "$port" "${PORT[$2]}" "$3" &
+    PIDS+=($!); PORT[$1]=$port
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
+}
+
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
+SKOPEO=(skopeo copy --all --policy "$WORK/policy.json" --src-tls-verify=false --dest-tls-verify=false)
+IMGP=("$BIN" copy -q --src-tls-verify=false --dest-tls-verify=false)
+
+start_registry src
+start_registry dst
+start_proxy src20 src 20
+start_proxy dst20 dst 20
+
+echo "bench: generating and seeding images" >&2
+python3 "$ROOT/bench/make-image.py" "$WORK/cold" v1 --layers 5x100M --seed 11 >/dev/null
+python3 "$ROOT/bench/make-image.py" "$WORK/index" v1 --layers 4x25M --platforms linux/amd64,linux/arm64 --seed 12 >/dev/null
+imgs="cold index"
+if [[ " $SCENARIOS " == *" big "* ]]; then
+    python3 "$ROOT/bench/make-image.py" "$WORK/big" v1 --layers 1x1G --seed 13 >/dev/null
+    imgs="$imgs big"
+fi
+for img in $imgs; do
+    skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/$img:v1" \
+        "docker://127.0.0.1:${PORT[src]}/bench/$img:v1" >/dev/null
+done
+
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+# measure SCENARIO TOOL REGISTRY -- command...  (wall s, peak RSS KiB, dest requests, dest blob uploads)
+measure() {
+    local scenario=$1 tool=$2 reg=$3; shift 4
+    local before ups_before
+    before=$(requests "$reg"); ups_before=$(upload_requests "$reg")
+    if ! /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
+        echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1
+    fi
+    read -r wall rss < "$WORK/time"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
+        "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" >> "$RESULTS"
+}
+
+src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
+
+for scenario in $SCENARIOS; do
+    echo "bench: $scenario" >&2
+    for run in $(seq 1 "$RUNS"); do
+        for tool in imgpromote skopeo; do
+            case $scenario in
+                cold|cold20|index|index20|big)
+                    img=${scenario%20}; s=src; d=dst
+                    if [ "$scenario" != "$img" ]; then s=src20; d=dst20; fi
+                    reset_registry dst
+                    from="$(src_ref $s "$img")"; to="127.0.0.1:${PORT[$d]}/prod/$img:v1" ;;
+                noop)
+                    from="$(src_ref src cold)"; to="127.0.0.1:${PORT[dst]}/prod/noop:v1"
+                    if [ "$run" = 1 ] && [ "$tool" = imgpromote ]; then reset_registry dst; "${IMGP[@]}" "$from" "$to" >/dev/null 2>&1; fi ;;
+                same)
+                    from="$(src_ref src cold)"; to="127.0.0.1:${PORT[src]}/promoted-$tool-$run/cold:v1" ;;
+            esac
+            reg=dst; [ "$scenario" = same ] && reg=src
+            if [ "$tool" = imgpromote ]; then
+                measure "$scenario" "$tool" "$reg" -- "${IMGP[@]}" "$from" "$to"
+            else
+                measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to"
+            fi
+        done
+    done
+done
+
+# Ceiling: curl uploading the same 5 x 100 MiB blobs straight from disk into an empty destination
+# (POST + monolithic PUT, 5 in parallel): no source GET, no hashing.
+if [[ " $SCENARIOS " == *" cold "* ]]; then
+    echo "bench: curl ceiling" >&2
+    layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
+    for run in $(seq 1 "$RUNS"); do
+        reset_registry dst
+        start=$(date +%s.%N)
+        uploads=()
+        for blob in $layers; do
+            (loc=$(curl -fsS -X POST -D - -o /dev/null "http://127.0.0.1:${PORT[dst]}/v2/ceiling/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+             sep='?'; [[ $loc == *\?* ]] && sep='&'
+             curl -fsS -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' --data-binary "@$WORK/cold/blobs/sha256/${blob#sha256:}" \
+                 "$loc${sep}digest=$blob" -o /dev/null) &
+            uploads+=($!)
+        done
+        for u in "${uploads[@]}"; do wait "$u"; done
+        end=$(date +%s.%N)
+        printf 'cold\tcurl-ceiling\t%s\t0\t0\t5\n' "$(echo "$end - $start" | bc -l)" >> "$RESULTS"
+    done
+fi
+
+python3 - "$RESULTS" <<'PY'
+import statistics, sys, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    sc, tool, wall, rss, req, ups = line.rstrip("\n").split("\t")
+    rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups)))
+names = {"cold": "cold copy, 5 x 100 MiB layers", "cold20": "cold copy, 5 x 100 MiB, +20 ms each way",
+         "index": "2-platform index (4 x 25 MiB each, 1 shared)", "index20": "2-platform index, +20 ms each way",
+         "noop": "no-op rerun (tag already there)", "same": "same-registry promotion (mount)",
+         "big": "one 1 GiB layer"}
+print("| scenario | imgpromote s | skopeo s | skopeo/imgpromote | imgpromote peak RSS MiB | skopeo peak RSS MiB | dest requests imgpromote / skopeo | blob upload requests imgpromote / skopeo |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for sc in names:
+    a, b = rows.get((sc, "imgpromote")), rows.get((sc, "skopeo"))
+    if not a or not b: continue
+    med = lambda r, i: statistics.median(x[i] for x in r)
+    ta, tb = med(a, 0), med(b, 0)
+    print(f"| {names[sc]} | {ta:.2f} | {tb:.2f} | {tb/max(ta,0.005):.2f}x | {max(x[1] for x in a)/1024:.1f} | {max(x[1] for x in b)/1024:.1f} "
+          f"| {med(a,2):.0f} / {med(b,2):.0f} | {med(a,3):.0f} / {med(b,3):.0f} |")
+c = rows.get(("cold", "curl-ceiling"))
+if c and rows.get(("cold", "imgpromote")):
+    tc, ta = statistics.median(x[0] for x in c), statistics.median(x[0] for x in rows[("cold", "imgpromote")])
+    print(f"\nCeiling: curl PUTting the same 5 blobs from disk into the destination: {tc:.2f} s median; "
+          f"imgpromote's cold copy (GET from the source as well) takes {ta/tc:.2f}x that ({(ta/tc-1)*100:+.0f}%).")
+runs = max(len(v) for v in rows.values())
+print(f"\n{runs} runs per tool and scenario, tools alternating; median wall time; GNU time peak RSS; loopback, docker-registry 2.8.2, skopeo 1.9.3.")
+PY
