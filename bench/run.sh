@@ -10,7 +10,7 @@
 set -euo pipefail
 
 RUNS=${RUNS:-3}
-SCENARIOS=${SCENARIOS:-"cold cold20 index index20 noop same big"}
+SCENARIOS=${SCENARIOS:-"cold cold20 index index20 noop noop20 same same20 big"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/imgpromote-bench.XXXXXX)
 PIDS=()
@@ -111,13 +111,15 @@ for scenario in $SCENARIOS; do
                     if [ "$scenario" != "$img" ]; then s=src20; d=dst20; fi
                     reset_registry dst
                     from="$(src_ref $s "$img")"; to="127.0.0.1:${PORT[$d]}/prod/$img:v1" ;;
-                noop)
-                    from="$(src_ref src cold)"; to="127.0.0.1:${PORT[dst]}/prod/noop:v1"
+                noop|noop20)
+                    s=src; d=dst; [ "$scenario" = noop20 ] && { s=src20; d=dst20; }
+                    from="$(src_ref $s cold)"; to="127.0.0.1:${PORT[$d]}/prod/noop:v1"
                     if [ "$run" = 1 ] && [ "$tool" = imgpromote ]; then reset_registry dst; "${IMGP[@]}" "$from" "$to" >/dev/null 2>&1; fi ;;
-                same)
-                    from="$(src_ref src cold)"; to="127.0.0.1:${PORT[src]}/promoted-$tool-$run/cold:v1" ;;
+                same|same20)
+                    s=src; [ "$scenario" = same20 ] && s=src20
+                    from="$(src_ref $s cold)"; to="127.0.0.1:${PORT[$s]}/promoted-$scenario-$tool-$run/cold:v1" ;;
             esac
-            reg=dst; [ "$scenario" = same ] && reg=src
+            reg=dst; [[ $scenario == same* ]] && reg=src
             if [ "$tool" = imgpromote ]; then
                 measure "$scenario" "$tool" "$reg" -- "${IMGP[@]}" "$from" "$to"
             else
@@ -157,7 +159,8 @@ for line in open(sys.argv[1]):
     rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups)))
 names = {"cold": "cold copy, 5 x 100 MiB layers", "cold20": "cold copy, 5 x 100 MiB, +20 ms each way",
          "index": "2-platform index (4 x 25 MiB each, 1 shared)", "index20": "2-platform index, +20 ms each way",
-         "noop": "no-op rerun (tag already there)", "same": "same-registry promotion (mount)",
+         "noop": "no-op rerun (tag already there)", "noop20": "no-op rerun, +20 ms each way",
+         "same": "same-registry promotion (mount)", "same20": "same-registry promotion, +20 ms each way",
          "big": "one 1 GiB layer"}
 print("| scenario | imgpromote s | skopeo s | skopeo/imgpromote | imgpromote peak RSS MiB | skopeo peak RSS MiB | dest requests imgpromote / skopeo | blob upload requests imgpromote / skopeo |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -22,7 +22,7 @@ public final class HTTPClient: Sendable {
         public var proxy: ProxySettings
         public var userAgent: String
 
-        public init(receiveBufferBytes: Int = 1 << 20, pipeBufferBytes: Int = 2 << 20,
+        public init(receiveBufferBytes: Int = 1 << 20, pipeBufferBytes: Int = 1 << 20,
                     proxy: ProxySettings = .fromEnvironment(), userAgent: String = "imgpromote") {
             self.receiveBufferBytes = receiveBufferBytes
             self.pipeBufferBytes = pipeBufferBytes

@@ -93,11 +93,7 @@ public final class Promoter: Sendable {
         }
 
         // 5. Manifests bottom-up, original bytes (digests preserved); the tag goes last.
-        for m in manifests.dropLast() {
-            try await destination.putManifest(repository: dstRepo, reference: m.digest, document: m)
-            events(.manifestPushed(digest: m.digest, reference: m.digest))
-            report.manifests += 1
-        }
+        report.manifests += try await pushChildren(Array(manifests.dropLast()), repository: dstRepo)
         try await destination.putManifest(repository: dstRepo, reference: destinationReference, document: top)
         events(.manifestPushed(digest: top.digest, reference: destinationReference))
         report.manifests += 1
@@ -108,6 +104,29 @@ public final class Promoter: Sendable {
     private func seconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
         let d = clock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Pushes index children by digest, in parallel per level: a nested index only after its own children
+    /// (`manifests` is ordered children-first, so a manifest's dependencies always precede it).
+    private func pushChildren(_ manifests: [ManifestDocument], repository: String) async throws -> Int {
+        var pushed = Set<String>()
+        var pending = manifests
+        while !pending.isEmpty {
+            let ready = pending.filter { m in m.children.allSatisfy { pushed.contains($0.digest) } }
+            guard !ready.isEmpty else { throw RegistryError(.integrity, "image index refers to manifests it does not contain") }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for m in ready {
+                    group.addTask {
+                        try await self.destination.putManifest(repository: repository, reference: m.digest, document: m)
+                        self.events(.manifestPushed(digest: m.digest, reference: m.digest))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for m in ready { pushed.insert(m.digest) }
+            pending.removeAll { pushed.contains($0.digest) }
+        }
+        return manifests.count
     }
 
     /// Fetches index children in parallel (nested indexes too, bounded depth); returns the tree
@@ -159,7 +178,9 @@ public final class Promoter: Sendable {
     private func transfer(_ blob: Descriptor, request: PromotionRequest, sameRegistry: Bool) async throws -> BlobAction {
         let srcRepo = request.source.repository
         let dstRepo = request.destination.repository
-        if try await destination.headBlob(repository: dstRepo, digest: blob.digest) != nil {
+        // On one registry a mount answers 201 whether the blob was already there or not: skip the HEAD.
+        if !sameRegistry || request.dryRun,
+           try await destination.headBlob(repository: dstRepo, digest: blob.digest) != nil {
             events(.blobDone(digest: blob.digest, size: blob.size, action: .skipped))
             return .skipped
         }
