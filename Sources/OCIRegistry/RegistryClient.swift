@@ -55,9 +55,13 @@ public final class RegistryClient: Sendable {
             var scheme = "https"
             var response: HTTPResponse
             do {
+                // On a side allowed to fall back to plain HTTP, a server that ignores a TLS hello must not
+                // stall us for the full connect timeout.
+                let probe = HTTPRequest.Timeouts(connectSeconds: self.state.allowPlainHTTP ? 3 : 15, totalSeconds: 60)
                 response = try await self.send(HTTPRequest(method: "GET", url: "https://\(self.host)/v2/", tls: self.tls,
-                                                           timeouts: .init(totalSeconds: 60)), what: "ping")
-            } catch let error as TransportError where error.kind == .tls && self.state.allowPlainHTTP {
+                                                           timeouts: probe), what: "ping")
+            } catch let error as TransportError
+                        where self.state.allowPlainHTTP && [.tls, .timeout, .connectionLost].contains(error.kind) {
                 scheme = "http"
                 self.log("\(self.host) does not speak TLS; using plain HTTP as allowed for this side")
                 response = try await self.send(HTTPRequest(method: "GET", url: "http://\(self.host)/v2/",

@@ -1,0 +1,289 @@
+import Foundation
+import HTTPTransport
+import TestSupport
+import XCTest
+
+/// `imgpromote copy` end to end, through its command line, between real docker-registry instances;
+/// every result cross-checked with skopeo.
+final class PromotionTests: XCTestCase {
+    var cleanups: [() -> Void] = []
+    var dir: TemporaryDirectory!
+
+    override func setUp() async throws {
+        dir = try TemporaryDirectory(prefix: "imgpromote-promotion")
+    }
+
+    override func tearDown() async throws {
+        for c in cleanups.reversed() { c() }
+        cleanups = []
+        dir.remove()
+    }
+
+    func registry(_ auth: RegistryProcess.Auth = .none) async throws -> RegistryProcess {
+        let r = try await RegistryProcess.start(auth: auth)
+        cleanups.append { r.stop() }
+        return r
+    }
+
+    func proxy(_ upstream: RegistryProcess, rules: [FaultProxy.Rule]) throws -> FaultProxy {
+        let p = try FaultProxy(upstream: upstream.baseURL, rules: rules)
+        cleanups.append { p.stop() }
+        return p
+    }
+
+    /// Runs the imgpromote binary; plain-HTTP test registries need `--*-tls-verify=false`.
+    func imgpromote(_ args: [String], env: [String: String] = [:], timeout: Double = 120) async throws -> ProcessResult {
+        let bin = try XCTUnwrap(BuiltProducts.imgpromote, "imgpromote binary not built")
+        var environment = Subprocess.currentEnvironment()
+        environment["HOME"] = dir.path   // no stray ~/.docker/config.json
+        environment["XDG_RUNTIME_DIR"] = dir.path
+        environment["REGISTRY_AUTH_FILE"] = nil
+        for (k, v) in env { environment[k] = v }
+        return try await Subprocess.runAsync(bin, args, environment: environment, timeoutSeconds: timeout)
+    }
+
+    func copy(_ from: String, _ to: String, _ extra: [String] = [], env: [String: String] = [:]) async throws -> ProcessResult {
+        try await imgpromote(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"] + extra + [from, to], env: env)
+    }
+
+    /// sha256 of what skopeo reads from the registry: the digest a real client sees.
+    func skopeoDigest(_ reference: String, authfile: String? = nil) async throws -> String? {
+        var args = ["inspect", "--raw", "--tls-verify=false"]
+        if let authfile { args += ["--authfile", authfile] }
+        let r = try await Subprocess.runAsync("skopeo", args + ["docker://" + reference], timeoutSeconds: 60)
+        return r.succeeded ? SHA256.digest(r.stdout) : nil
+    }
+
+    func report(_ r: ProcessResult) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any], r.stderrText)
+    }
+
+    func authfile(_ entries: [String: (String, String)]) throws -> String {
+        let auths = entries.map { host, cred in
+            "\"\(host)\":{\"auth\":\"\(Data("\(cred.0):\(cred.1)".utf8).base64EncodedString())\"}"
+        }
+        let path = dir.file("auth-\(UInt32.random(in: 0...UInt32.max)).json")
+        try FileSystem.write("{\"auths\":{\(auths.joined(separator: ","))}}", to: path, mode: 0o600)
+        return path
+    }
+
+    // MARK: tests
+
+    func testSingleArchCopyPrintsPinnedReferenceAndMatchesSkopeo() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [3 << 20, 1 << 20, 17], seed: 1)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "1.0")
+        let r = try await copy("\(a.host)/dev/app:1.0", "\(b.host)/prod/app:1.0")
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(r.stdoutText, "\(b.host)/prod/app@\(image.digest)\n", "stdout is exactly the pinned reference")
+        let seen = try await skopeoDigest("\(b.host)/prod/app:1.0")
+        XCTAssertEqual(seen, image.digest)
+        for blob in image.blobs {
+            XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(blob.digest)", status: 201), 1, "blob \(blob.digest) uploaded once")
+        }
+    }
+
+    func testMultiArchIndexKeepsDigestAndChildren() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [256 << 10, 64 << 10], platforms: [.linuxAMD64, .linuxARM64],
+                                     sharedLayerSizes: [512 << 10], seed: 2)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/multi", tag: "v2")
+        let r = try await copy("\(a.host)/dev/multi:v2", "\(b.host)/prod/multi:v2", ["--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let seen = try await skopeoDigest("\(b.host)/prod/multi:v2")
+        XCTAssertEqual(seen, image.digest)
+        for m in image.manifests {
+            let child = try await skopeoDigest("\(b.host)/prod/multi@\(m.digest)")
+            XCTAssertEqual(child, m.digest)
+        }
+        let json = try report(r)
+        let blobs = try XCTUnwrap(json["blobs"] as? [String: Any])
+        XCTAssertEqual(blobs["copied"] as? Int, image.blobs.count, "shared layer copied once")
+        XCTAssertEqual((json["destination"] as? [String: Any])?["digest"] as? String, image.digest)
+        XCTAssertEqual((json["source"] as? [String: Any])?["digest"] as? String, image.digest)
+        XCTAssertEqual((json["bytes"] as? [String: Any])?["copied"] as? Int, Int(image.totalBlobBytes))
+        XCTAssertNotNil(json["seconds"] as? Double)
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "/blobs/uploads/"), image.blobs.count, "one PUT per unique blob")
+    }
+
+    func testNoOpRerunUsesAtMostThreeDestinationRequests() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [128 << 10], platforms: [.linuxAMD64, .linuxARM64], seed: 3)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let first = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1")
+        XCTAssertEqual(first.exitCode, 0, first.stderrText)
+        let before = b.accessLog().count
+        let again = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["--json"])
+        XCTAssertEqual(again.exitCode, 0, again.stderrText)
+        XCTAssertTrue(b.waitForAccessLog { $0.count > before })
+        let during = Array(b.accessLog().dropFirst(before))
+        XCTAssertLessThanOrEqual(during.count, 3, "requests: \(during)")
+        XCTAssertFalse(during.contains { $0.method != "GET" && $0.method != "HEAD" }, "a no-op writes nothing: \(during)")
+        XCTAssertEqual(try report(again)["alreadyPresent"] as? Bool, true)
+        let plain = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["-q"])
+        XCTAssertEqual(plain.stdoutText, "\(b.host)/prod/app@\(image.digest)\n")
+    }
+
+    func testSameRegistryPromotionMountsEveryBlobIncludingConfigs() async throws {
+        let a = try await registry()
+        let image = TestImage.random(layerSizes: [1 << 20, 2048], platforms: [.linuxAMD64, .linuxARM64], seed: 4)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "1.2")
+        let uploadsBefore = a.count(method: "PUT", pathContains: "/blobs/uploads/")
+        let r = try await copy("\(a.host)/dev/app:1.2", "\(a.host)/prod/app:1.2", ["--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let blobs = try XCTUnwrap(try report(r)["blobs"] as? [String: Any])
+        XCTAssertEqual(blobs["mounted"] as? Int, image.blobs.count)
+        XCTAssertEqual(blobs["copied"] as? Int, 0)
+        XCTAssertEqual(a.count(method: "PUT", pathContains: "/blobs/uploads/"), uploadsBefore, "zero blob bytes uploaded")
+        XCTAssertEqual(a.count(method: "POST", pathContains: "mount=", status: 201), image.blobs.count)
+        let seen = try await skopeoDigest("\(a.host)/prod/app:1.2")
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    func testBlobsAlreadyPresentAreSkippedWithOneHead() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [64 << 10, 64 << 10, 64 << 10], seed: 5)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        // The destination already holds the whole image under another tag of the same repository.
+        try await ImageSeeder.pushAsync(image, to: b.baseURL, repository: "prod/app", tag: "old")
+        let headsBefore = image.blobs.map { b.count(method: "HEAD", pathContains: "/blobs/\($0.digest)") }
+        let r = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let blobs = try XCTUnwrap(try report(r)["blobs"] as? [String: Any])
+        XCTAssertEqual(blobs["skipped"] as? Int, image.blobs.count)
+        for (blob, before) in zip(image.blobs, headsBefore) {
+            XCTAssertEqual(b.count(method: "HEAD", pathContains: "/blobs/\(blob.digest)") - before, 1, "one HEAD per blob, not two")
+        }
+        XCTAssertEqual(a.count(method: "GET", pathContains: "/blobs/"), 0, "nothing fetched from the source")
+    }
+
+    func testPlatformCopiesOneInstanceKeepingItsDigest() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [32 << 10], platforms: [.linuxAMD64, .linuxARM64], seed: 6)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let arm = try XCTUnwrap(image.manifests.first { $0.platform?.architecture == "arm64" })
+        let r = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:arm", ["--platform", "linux/arm64"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(r.stdoutText, "\(b.host)/prod/app@\(arm.digest)\n")
+        let seen = try await skopeoDigest("\(b.host)/prod/app:arm")
+        XCTAssertEqual(seen, arm.digest)
+        let missing = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:s390x", ["--platform", "linux/s390x"])
+        XCTAssertEqual(missing.exitCode, 5, missing.stderrText)
+        XCTAssertTrue(missing.stderrText.contains("linux/arm64"), "lists what exists: \(missing.stderrText)")
+    }
+
+    func testMissingSourceExitsFiveAndBadReferenceExitsTwo() async throws {
+        let a = try await registry(), b = try await registry()
+        let r = try await copy("\(a.host)/dev/nothing:v1", "\(b.host)/prod/nothing:v1")
+        XCTAssertEqual(r.exitCode, 5, r.stderrText)
+        XCTAssertEqual(r.stdoutText, "")
+        XCTAssertEqual(r.stderrText.split(separator: "\n").filter { !$0.contains("warning") }.count, 1, "one line: \(r.stderrText)")
+        let bad = try await copy("\(a.host)/Dev/UPPER:v1", "\(b.host)/prod/x:v1")
+        XCTAssertEqual(bad.exitCode, 2, bad.stderrText)
+        XCTAssertTrue(bad.stderrText.contains("Dev/UPPER"), "quotes the input: \(bad.stderrText)")
+        let unknown = try await imgpromote(["copy", "--no-such-flag", "a/b", "c/d"])
+        XCTAssertEqual(unknown.exitCode, 2)
+    }
+
+    func testDeniedPushExitsFourAndCreatesNoTag() async throws {
+        let issuer = try await TokenIssuer.start(users: [
+            "reader": .init(password: "reader-pw", repositories: ["dev/*": ["pull"], "prod/*": ["pull"]]),
+            "admin": .init(password: "admin-pw", repositories: ["*": ["pull", "push"]]),
+        ])
+        cleanups.append { issuer.stop() }
+        let a = try await registry(issuer.registryAuth)
+        let image = TestImage.random(layerSizes: [64 << 10], seed: 7)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1",
+                                        credentials: .basic(username: "admin", password: "admin-pw"))
+        let auth = try authfile([a.host: ("reader", "reader-pw")])
+        let manifestPutsBefore = a.count(method: "PUT", pathContains: "/manifests/")
+        let r = try await copy("\(a.host)/dev/app:v1", "\(a.host)/prod/app:v1", ["--src-authfile", auth, "--dest-authfile", auth])
+        XCTAssertEqual(r.exitCode, 4, r.stderrText)
+        XCTAssertEqual(a.count(method: "PUT", pathContains: "/manifests/"), manifestPutsBefore, "no manifest or tag written")
+        let adminAuth = try authfile([a.host: ("admin", "admin-pw")])
+        let tag = try await skopeoDigest("\(a.host)/prod/app:v1", authfile: adminAuth)
+        XCTAssertNil(tag)
+
+        let wrong = try authfile([a.host: ("admin", "not-the-password")])
+        let refused = try await copy("\(a.host)/dev/app:v1", "\(a.host)/prod/app:v1", ["--src-authfile", wrong, "--dest-authfile", wrong])
+        XCTAssertEqual(refused.exitCode, 3, refused.stderrText)
+        XCTAssertFalse(refused.stderrText.contains("not-the-password"))
+
+        let ok = try await copy("\(a.host)/dev/app:v1", "\(a.host)/prod/app:v1", ["--src-authfile", adminAuth, "--dest-authfile", adminAuth])
+        XCTAssertEqual(ok.exitCode, 0, ok.stderrText)
+        let promoted = try await skopeoDigest("\(a.host)/prod/app:v1", authfile: adminAuth)
+        XCTAssertEqual(promoted, image.digest)
+    }
+
+    func testHtpasswdRegistriesWithAuthFiles() async throws {
+        let a = try await registry(.htpasswd(users: ["dev": "dev-secret"]))
+        let b = try await registry(.htpasswd(users: ["prod": "prod-secret"]))
+        let image = TestImage.random(layerSizes: [100 << 10], seed: 8)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1",
+                                        credentials: .basic(username: "dev", password: "dev-secret"))
+        let auth = try authfile([a.host: ("dev", "dev-secret"), b.host: ("prod", "prod-secret")])
+        let r = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["-v"], env: ["REGISTRY_AUTH_FILE": auth])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertFalse(r.stderrText.contains("secret"), "no password in -v output")
+        XCTAssertFalse(r.stderrText.contains(Data("prod:prod-secret".utf8).base64EncodedString()))
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1", authfile: auth)
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    func testCorruptedBlobExitsSevenAndWritesNoTag() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [2 << 20], seed: 9)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let layer = image.manifests[0].layers[0].digest
+        let front = try proxy(a, rules: [.init(method: "GET", pathContains: "/blobs/\(layer)", fault: .corruptByte(at: 1_000_000))])
+        let r = try await copy("\(front.authority)/dev/app:v1", "\(b.host)/prod/app:v1")
+        XCTAssertEqual(r.exitCode, 7, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains(layer), r.stderrText)
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "/manifests/"), 0, "no manifest, no tag")
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(layer)", status: 201), 0, "corrupt blob never committed")
+        let tag = try await skopeoDigest("\(b.host)/prod/app:v1")
+        XCTAssertNil(tag)
+    }
+
+    func testConnectionCutMidBlobIsResumed() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [4 << 20], seed: 10)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let layer = image.manifests[0].layers[0].digest
+        let front = try proxy(a, rules: [.init(method: "GET", pathContains: "/blobs/\(layer)", fault: .cutAfter(bytes: 1_500_000), times: 1)])
+        let r = try await copy("\(front.authority)/dev/app:v1", "\(b.host)/prod/app:v1", ["-v"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertTrue(front.log.contains { $0.path.contains(layer) && $0.requestHeaders["Range"]?.hasPrefix("bytes=") == true },
+                      "the second GET asked for the rest with Range")
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1")
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    func testTooManyRequestsHonoursRetryAfter() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [16 << 10], seed: 11)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let front = try proxy(a, rules: [.init(method: "GET", pathContains: "/manifests/v1", fault: .tooManyRequests(retryAfterSeconds: 1), times: 2)])
+        let clock = ContinuousClock()
+        let start = clock.now
+        let r = try await copy("\(front.authority)/dev/app:v1", "\(b.host)/prod/app:v1")
+        let elapsed = clock.now - start
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertGreaterThanOrEqual(elapsed, .seconds(2), "waited Retry-After twice")
+        XCTAssertEqual(front.count(pathContains: "/manifests/v1", status: 429), 2)
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1")
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    func testDryRunWritesNothing() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [64 << 10, 1024], seed: 12)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let r = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["--dry-run", "--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let json = try report(r)
+        XCTAssertEqual((json["plan"] as? [Any])?.count, image.blobs.count)
+        XCTAssertEqual(json["dryRun"] as? Bool, true)
+        XCTAssertFalse(b.accessLog().contains { $0.method == "PUT" || $0.method == "POST" || $0.method == "PATCH" })
+    }
+}
