@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# One-command demo: two emulated OpenShift clusters (dev, prod) fronting real registries, a kubeconfig
+# with contexts dev and prod, an image seeded into dev, and a promotion dev -> prod with imgpromote,
+# checked with skopeo. Everything it starts is stopped at the end; all traffic stays on 127.0.0.1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+.ci/install-deps.sh
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Building imgpromote and the cluster emulator"
+swift build 2>&1 | grep -E 'error|warning:|Compiling|Build complete' | grep -v '^\[' || true
+bin=$(swift build --show-bin-path)
+imgpromote="$bin/imgpromote"
+emulator="$bin/openshift-emulator"
+[ -x "$imgpromote" ] && [ -x "$emulator" ] || { echo "demo: build failed" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/imgpromote-demo.XXXXXX)
+chmod 700 "$work"
+pids=()
+cleanup() {
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
+alice_pw=$(secret); dev_sa=$(secret); prod_sa=$(secret)
+
+say "Starting emulated clusters dev and prod (API + OAuth over HTTPS, real docker-registry behind each)"
+umask 077
+for cluster in dev prod; do
+    sa_token=$dev_sa; [ $cluster = prod ] && sa_token=$prod_sa
+    # dev: alice may push to shop (she builds), the CI service account may pull.
+    # prod: only the CI service account may push to shop.
+    if [ $cluster = dev ]; then pushers='["alice"]'; pullers='["system:serviceaccount:ci:promoter"]'
+    else pushers='["system:serviceaccount:ci:promoter"]'; pullers='[]'; fi
+    cat > "$work/$cluster.json" <<EOF
+{"name": "$cluster",
+ "users": [{"name": "alice", "password": "$alice_pw"}],
+ "serviceAccounts": [{"namespace": "ci", "name": "promoter", "token": "$sa_token"}],
+ "projects": [{"name": "shop", "pullers": $pullers, "pushers": $pushers},
+              {"name": "openshift", "pullers": ["system:authenticated"], "pushers": []}],
+ "imageStreams": [{"namespace": "openshift", "name": "cli"}]}
+EOF
+    mkdir -p "$work/$cluster"
+    "$emulator" --config "$work/$cluster.json" --work-dir "$work/$cluster" --state-file "$work/$cluster.state" \
+        >"$work/$cluster.log" 2>&1 &
+    pids+=($!)
+done
+for cluster in dev prod; do
+    for _ in $(seq 1 200); do [ -s "$work/$cluster.state" ] && break; sleep 0.05; done
+    [ -s "$work/$cluster.state" ] || { cat "$work/$cluster.log"; echo "demo: $cluster did not start" >&2; exit 1; }
+done
+field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/$1.state" "$2"; }
+dev_api=$(field dev apiURL); prod_api=$(field prod apiURL)
+dev_ca=$(field dev caBundlePath); prod_ca=$(field prod caBundlePath)
+echo "dev:  API $dev_api, registry $(field dev registryHost)"
+echo "prod: API $prod_api, registry $(field prod registryHost)"
+
+say "Writing a kubeconfig with contexts dev and prod (service-account tokens, mode 0600)"
+export KUBECONFIG="$work/kubeconfig"
+cat > "$KUBECONFIG" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: dev
+  cluster: {server: "$dev_api", certificate-authority: "$dev_ca"}
+- name: prod
+  cluster: {server: "$prod_api", certificate-authority: "$prod_ca"}
+users:
+- name: promoter-dev
+  user: {token: "$dev_sa"}
+- name: promoter-prod
+  user: {token: "$prod_sa"}
+contexts:
+- name: dev
+  context: {cluster: dev, user: promoter-dev, namespace: shop}
+- name: prod
+  context: {cluster: prod, user: promoter-prod, namespace: shop}
+current-context: dev
+EOF
+sed 's/token: "[^"]*"/token: "<redacted>"/' "$KUBECONFIG"
+
+say "alice logs in to dev with her password and pushes shop/app:1.0 there (skopeo with the auth file imgpromote wrote)"
+python3 bench/make-image.py "$work/layout" 1.0 --layers 3x4M --platforms linux/amd64,linux/arm64 --seed 7 >/dev/null
+IMGPROMOTE_PASSWORD="$alice_pw" "$imgpromote" login --cluster "$dev_api" --ca-file "$dev_ca" --username alice \
+    --authfile "$work/alice-auth.json"
+mkdir -p "$work/certs" && cp "$dev_ca" "$work/certs/ca.crt"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$work/policy.json"
+skopeo copy --quiet --all --policy "$work/policy.json" --authfile "$work/alice-auth.json" --dest-cert-dir "$work/certs" \
+    "oci:$work/layout:1.0" "docker://$(field dev registryHost)/shop/app:1.0"
+echo "pushed $(field dev registryHost)/shop/app:1.0"
+
+say "Promoting dev -> prod:  imgpromote copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0"
+promoted=$("$imgpromote" copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0)
+echo "stdout: $promoted"
+
+say "Checking with skopeo: the digest in prod equals the digest in dev"
+"$imgpromote" login --context prod --authfile "$work/prod-auth.json" 2>/dev/null
+cp "$prod_ca" "$work/certs/ca.crt"
+prod_digest=$(skopeo inspect --raw --authfile "$work/prod-auth.json" --cert-dir "$work/certs" \
+    "docker://$(field prod registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
+cp "$dev_ca" "$work/certs/ca.crt"
+dev_digest=$(skopeo inspect --raw --authfile "$work/alice-auth.json" --cert-dir "$work/certs" \
+    "docker://$(field dev registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
+echo "dev  shop/app:1.0 = sha256:$dev_digest"
+echo "prod shop/app:1.0 = sha256:$prod_digest"
+[ "$dev_digest" = "$prod_digest" ] && [ "$promoted" = "$(field prod registryHost)/shop/app@sha256:$prod_digest" ] \
+    || { echo "demo: digests differ" >&2; exit 1; }
+
+say "Running it again is a no-op (one manifest HEAD on prod)"
+"$imgpromote" copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0
+
+say "Promotion verified: same digest in dev and prod. Stopping the clusters."
