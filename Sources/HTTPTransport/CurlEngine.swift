@@ -26,7 +26,9 @@ final class CurlEngine: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var pending: [Job] = []
     private var cancelIDs: [UInt64] = []
-    private var cancelEverything = false
+    /// Operations with an id up to this are cancelled: work submitted after `cancelAll` (token
+    /// revocation on SIGTERM) must still run.
+    private var cancelUpTo: UInt64 = 0
     private var counter: UInt64 = 0
     private var stats = HTTPClient.Statistics(requests: 0, bytesReceived: 0, bytesSent: 0)
 
@@ -66,15 +68,15 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func cancelAll() {
-        locked { cancelEverything = true }
+        locked { cancelUpTo = counter }
         curl_multi_wakeup(multi)
     }
 
     /// Engine thread: takes the queued work and cancellations.
-    func take() -> (jobs: [Job], cancels: [UInt64], all: Bool) {
+    func take() -> (jobs: [Job], cancels: [UInt64], upTo: UInt64) {
         locked {
-            defer { pending = []; cancelIDs = []; cancelEverything = false }
-            return (pending, cancelIDs, cancelEverything)
+            defer { pending = []; cancelIDs = [] }
+            return (pending, cancelIDs, cancelUpTo)
         }
     }
 
@@ -110,10 +112,12 @@ final class EngineLoop {
 
     func run() -> Never {
         while true {
-            let (jobs, cancels, all) = engine.take()
-            for job in jobs { start(job) }
+            let (jobs, cancels, upTo) = engine.take()
+            for job in jobs {
+                if job.id <= upTo { fail(job) } else { start(job) }
+            }
             for id in cancels { operations[id]?.fail(cancelledError(), loop: self) }
-            if all { for op in Array(operations.values) { op.fail(cancelledError(), loop: self) } }
+            for op in Array(operations.values) where op.id <= upTo { op.fail(cancelledError(), loop: self) }
 
             var actionable = service()
             var running: Int32 = 0
@@ -131,6 +135,13 @@ final class EngineLoop {
 
     private func cancelledError() -> TransportError {
         TransportError(kind: .cancelled, message: "transfer cancelled", host: "")
+    }
+
+    private func fail(_ job: Job) {
+        switch job {
+        case .request(_, _, let c): c.resume(throwing: cancelledError())
+        case .blob(_, _, let c): c.resume(throwing: cancelledError())
+        }
     }
 
     private func start(_ job: Job) {
