@@ -10,18 +10,15 @@ struct CopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Promote an image from one registry or cluster to another.",
         discussion: """
-        SOURCE and DESTINATION are [docker://]HOST[:PORT]/REPO[:TAG|@sha256:HEX]. When a side names a cluster
-        (--src-cluster/--src-context), PROJECT/NAME[:TAG] is enough: the registry host is discovered.
+        SOURCE and DESTINATION are [docker://]HOST[:PORT]/REPO[:TAG|@sha256:HEX]. When a side names a cluster (--src-cluster or --src-context), PROJECT/NAME[:TAG] is enough: the registry host is discovered.
 
-        On success stdout holds one line, the digest-pinned destination. Passwords and tokens are read
-        from the environment, files or stdin, never from arguments.
+        On success stdout holds one line, the digest-pinned destination. Passwords and tokens are read from the environment (IMGPROMOTE_SRC_PASSWORD, IMGPROMOTE_SRC_TOKEN, ...), files or stdin, never from arguments.
 
         Examples:
-          IMGPROMOTE_SRC_TOKEN=... IMGPROMOTE_DEST_TOKEN=... \\
-            imgpromote copy --src-cluster https://api.dev:6443 --dest-cluster https://api.prod:6443 \\
-              myproj/app:1.4 myproj/app:1.4
+          imgpromote copy --src-context dev --dest-context prod shop/app:1.4 shop/app:1.4
 
-          imgpromote copy --src-context dev --dest-context prod myproj/app:1.4 myproj/app:1.4
+          IMGPROMOTE_SRC_TOKEN=... IMGPROMOTE_DEST_TOKEN=... imgpromote copy \\
+            --src-cluster https://api.dev:6443 --dest-cluster https://api.prod:6443 shop/app:1.4 shop/app:1.4
 
           imgpromote copy --dest-authfile auth.json quay.example.com/team/app:1.4 registry.example.com/team/app:1.4
         """)

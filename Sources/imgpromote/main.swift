@@ -12,12 +12,9 @@ struct IMGPromote: AsyncParsableCommand {
         commandName: "imgpromote",
         abstract: "Promote container images between OpenShift clusters and registries.",
         discussion: """
-        Logs in to each cluster itself (OAuth like `oc login`, tokens, kubeconfig contexts or the pod's
-        service account), finds each cluster's registry, and streams the image registry to registry:
-        no daemon, no temporary files, every digest verified, the tag written last.
+        Logs in to each cluster itself (OAuth like `oc login`, tokens, kubeconfig contexts or the pod's service account), finds each cluster's registry, and streams the image registry to registry: no daemon, no temporary files, every digest verified, the tag written last.
 
-        Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied,
-        5 not found, 6 network or TLS, 7 integrity.
+        Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity.
         """,
         subcommands: [CopyCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
