@@ -80,7 +80,7 @@ final class Easy {
         set(CURLOPT_SSL_VERIFYHOST, tls.verify ? 2 : 0)
         var caPEM = tls.caPEM ?? []
         if let file = tls.caFile {
-            guard let bytes = readFile(file) else {
+            guard let bytes = LocalFile.read(file) else {
                 throw TransportError(kind: .tls, message: "cannot read CA file \(file)", host: host)
             }
             caPEM += [10] + bytes
@@ -241,19 +241,6 @@ final class Easy {
     func pause(_ bitmask: Int32) { _ = curl_easy_pause(handle, bitmask) }
 }
 
-private func readFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var out = [UInt8]()
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n > 0 { out += buf[0..<n] }
-        if n < buf.count { break }
-    }
-    return out
-}
-
 private func easyHeaderCallback(_ ptr: UnsafeMutablePointer<CChar>, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
     let easy = Unmanaged<Easy>.fromOpaque(ud!).takeUnretainedValue()
     let count = size * n
@@ -267,14 +254,4 @@ private func easyWriteCallback(_ ptr: UnsafeMutablePointer<CChar>, _ size: Int, 
 
 private func easyReadCallback(_ ptr: UnsafeMutablePointer<CChar>, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
     Unmanaged<Easy>.fromOpaque(ud!).takeUnretainedValue().onRead(ptr, size * n)
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        var s = Substring(self)
-        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
-        while let l = s.last, chars.contains(l) { s = s.dropLast() }
-        return String(s)
-    }
 }

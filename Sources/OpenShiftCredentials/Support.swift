@@ -1,3 +1,4 @@
+import HTTPTransport
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -32,19 +33,7 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
 
 enum FileSystem {
     /// Whole file, or nil when it cannot be opened. Files here are small (tokens, kubeconfigs, CAs).
-    static func read(_ path: String, limit: Int = 16 << 20) -> [UInt8]? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n > 0 { out += buf[0..<n] }
-            if out.count > limit { return nil }
-            if n < buf.count { break }
-        }
-        return ferror(f) != 0 ? nil : out
-    }
+    static func read(_ path: String, limit: Int = 16 << 20) -> [UInt8]? { LocalFile.read(path, limit: limit) }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
     static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }

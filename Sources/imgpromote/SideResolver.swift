@@ -108,16 +108,8 @@ struct AuthFileCredentials: CredentialProvider {
 }
 
 func readSecretFile(_ path: String, what: String) throws -> String {
-    guard let f = fopen(path, "rb") else {
+    guard let bytes = LocalFile.read(path, limit: 1 << 20) else {
         throw CLIError.usage("cannot read the \(what) file \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(f) }
-    var bytes = [UInt8]()
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while bytes.count < 1 << 20 {
-        let n = fread(&buf, 1, buf.count, f)
-        if n > 0 { bytes += buf[0..<n] }
-        if n < buf.count { break }
     }
     return trimNewline(String(decoding: bytes, as: UTF8.self))
 }
