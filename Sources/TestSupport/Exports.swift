@@ -1,0 +1,2 @@
+// Tests importing TestSupport get the loopback server, client, TLS, JWT and subprocess helpers too.
+@_exported import LoopbackHTTP
