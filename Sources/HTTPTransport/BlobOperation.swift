@@ -108,7 +108,8 @@ final class BlobOperation: Operation {
             failure = TransportError(kind: .sizeMismatch, message: "source sent more than the \(size) bytes the manifest says", host: host)
             return 0
         }
-        if n > ring.free {
+        let keep = transfer.destination != nil   // verify-only: hash and drop, nothing drains a ring
+        if keep && n > ring.free {
             if skip == 0 && n == count {
                 getPaused = true
                 return Int(CCURL_WRITEFUNC_PAUSE)
@@ -118,7 +119,7 @@ final class BlobOperation: Operation {
             failure = TransportError(kind: .other, message: "pipe overflow", host: host)
             return 0
         }
-        ring.write(p, n)
+        if keep { ring.write(p, n) }
         hasher.update(p, count: n)
         received += Int64(n)
         if let size = transfer.expectedSize, received == size { verify() }
