@@ -55,8 +55,12 @@ final class BlobOperation: Operation {
     }
 
     private func startDestination(loop: EngineLoop) {
-        guard let request = transfer.destination else { return }
+        guard var request = transfer.destination else { return }
         destinationStarted = true
+        // The upload idles whenever the source stalls; it must outlive the source's stall detection
+        // plus a resume, or a stalled GET would take the whole upload down with it.
+        let sourceStall = transfer.source.timeouts.lowSpeedSeconds
+        request.timeouts.lowSpeedSeconds = max(request.timeouts.lowSpeedSeconds, 2 * sourceStall + 10)
         do {
             let size = transfer.expectedSize
             let e = try Easy(request: request, role: .destination, op: self, configuration: loop.engine.configuration,

@@ -55,7 +55,8 @@ extension RegistryClient {
     /// Abandons an upload session; failures are ignored, as the spec allows.
     public func cancelUpload(repository: String, location: String) async {
         let request = HTTPRequest(method: "DELETE", url: location, timeouts: .init(totalSeconds: 30))
-        _ = try? await execute(request, repository: repository, actions: ["pull", "push"], what: "cancel upload", retryable: false)
+        _ = try? await execute(request, repository: repository, actions: ["pull", "push"], what: "cancel upload",
+                               retryable: false, reauthorize: false)
     }
 
     /// Streams a blob from `source` into this registry: GET → single PUT with the body, SHA-256
@@ -75,10 +76,12 @@ extension RegistryClient {
             var get = HTTPRequest(method: "GET", url: try await source.url("\(sourceRepository)/blobs/\(blob.digest)"),
                                   followRedirects: true)
             get.tls = source.tls
+            get.timeouts.lowSpeedSeconds = retry.stallSeconds
             let sourceKey = try await source.authorize(&get, repository: sourceRepository, actions: ["pull"])
             var put = HTTPRequest(method: "PUT", url: uploadURL,
                                   headers: ["Content-Type": "application/octet-stream"])
             put.tls = tls
+            put.timeouts.lowSpeedSeconds = retry.stallSeconds
             let destKey = try await authorize(&put, repository: repository, actions: ["pull", "push"])
 
             let outcome: BlobTransferOutcome
@@ -104,7 +107,7 @@ extension RegistryClient {
                 location = nil
                 if response.status == 401, !reauthorizedSource, let sourceKey {
                     reauthorizedSource = true   // token expired mid-copy: fetch a new one once
-                    await source.tokens.invalidate(key: sourceKey)
+                    await source.tokens.invalidate(sourceKey)
                     continue
                 }
                 if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
@@ -125,7 +128,7 @@ extension RegistryClient {
                 location = nil
                 if answer.status == 401, let destKey, attempt < retry.maxRetries {
                     attempt += 1
-                    await tokens.invalidate(key: destKey)
+                    await tokens.invalidate(destKey)
                     continue
                 }
                 if retry.shouldRetry(status: answer.status), attempt < retry.maxRetries {

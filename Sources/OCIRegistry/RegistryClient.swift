@@ -90,14 +90,17 @@ public final class RegistryClient: Sendable {
 
     /// Sends a request built for `repository`, authenticating as the challenge demands and retrying
     /// transient failures. Returns any final response (callers decide what a status means).
+    /// - Parameter reauthorize: on a 401, fetch a token once more, widened by the scope the registry
+    ///   names. Off for best-effort calls (abandoning an upload must not ask for `delete`).
     func execute(_ request: HTTPRequest, repository: String?, actions: [String], what: String,
-                 retryable: Bool = true) async throws -> HTTPResponse {
+                 retryable: Bool = true, reauthorize: Bool = true) async throws -> HTTPResponse {
         var attempt = 0
         var refreshedAuth = false
         while true {
             var req = request
             req.tls = tls
-            let key = try await authorize(&req, repository: repository, actions: actions)
+            req.timeouts.lowSpeedSeconds = retry.stallSeconds
+            let used = try await authorize(&req, repository: repository, actions: actions)
             let response: HTTPResponse
             do {
                 response = try await send(req, what: what)
@@ -110,10 +113,10 @@ public final class RegistryClient: Sendable {
                 }
                 throw RegistryError.from(transport: error, what: what)
             }
-            if response.status == 401, !refreshedAuth, let key {
+            if response.status == 401, reauthorize, !refreshedAuth, let used {
                 // Expired or too narrow: fetch once more, adding the scope the registry asked for.
                 refreshedAuth = true
-                await tokens.invalidate(key: key)
+                await tokens.invalidate(used)
                 if let scope = response.headers.values("WWW-Authenticate").flatMap({ AuthChallenge.parse($0) })
                     .first(where: { $0.scheme == "bearer" })?.scope {
                     await state.declare(scopeString: scope)
@@ -154,8 +157,8 @@ public final class RegistryClient: Sendable {
         return "/"
     }
 
-    /// Adds an Authorization header per the host's challenge; returns the token cache key used.
-    func authorize(_ request: inout HTTPRequest, repository: String?, actions: [String]) async throws -> String? {
+    /// Adds an Authorization header per the host's challenge; returns the cached token it used.
+    func authorize(_ request: inout HTTPRequest, repository: String?, actions: [String]) async throws -> TokenUse? {
         let ep = try await endpoint()
         guard let challenge = ep.challenge else { return nil }
         // Never send credentials to a host other than the registry's own.
@@ -174,7 +177,7 @@ public final class RegistryClient: Sendable {
                 try await self.fetchToken(challenge: challenge, scopes: scopes, repository: repository)
             }
             request.headers.set("Authorization", "Bearer \(token.value)")
-            return key
+            return TokenUse(key: key, token: token.value)
         default:
             return nil
         }

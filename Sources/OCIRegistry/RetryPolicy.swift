@@ -9,9 +9,12 @@ public struct RetryPolicy: Sendable {
     public var maxDelaySeconds: Double
     /// Retry-After values above this are capped (a registry asking for an hour is not waited on).
     public var maxRetryAfterSeconds: Double
+    /// A transfer that moves no byte for this long is treated as broken: resumed or retried.
+    public var stallSeconds: Int
 
     public init(maxRetries: Int = 4, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 10,
-                maxRetryAfterSeconds: Double = 60) {
+                maxRetryAfterSeconds: Double = 60, stallSeconds: Int = 30) {
+        self.stallSeconds = stallSeconds
         self.maxRetries = maxRetries
         self.baseDelaySeconds = baseDelaySeconds
         self.maxDelaySeconds = maxDelaySeconds

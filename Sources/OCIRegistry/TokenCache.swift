@@ -38,7 +38,17 @@ actor TokenCache {
         return t
     }
 
-    func invalidate(key: String) { tokens[key] = nil }
+    /// Drops the token a request was refused with; a newer one another transfer already fetched
+    /// for the same key stays (so N refused transfers cause one fetch, not N).
+    func invalidate(_ used: TokenUse) {
+        if tokens[used.key]?.value == used.token { tokens[used.key] = nil }
+    }
+}
+
+/// Which cached token a request carried.
+struct TokenUse: Sendable {
+    var key: String
+    var token: String
 }
 
 /// The token endpoint's answer (Docker token spec).

@@ -212,17 +212,33 @@ public final class FaultProxy: Sendable {
             }
             return []
         }
-        var entry = LogEntry(sequence: pr.sequence, method: request.method, path: request.path, requestHeaders: request.headers,
+        let entry = LogEntry(sequence: pr.sequence, method: request.method, path: request.path, requestHeaders: request.headers,
                              status: 0, upstreamStatus: 0,
                              fault: faults.map(\.description).joined(separator: "+"),
                              hadAuthorization: request.headers["Authorization"] != nil,
                              requestBodyBytes: 0, responseBodyBytes: 0, interrupted: false)
+        // The entry is logged now and updated as the exchange goes on: its status is set before the
+        // client can see the response, so assertions right after a request find it.
+        shared.withLock { $0.log.append(entry) }
+        let sequence = pr.sequence
+        func update(_ change: (inout LogEntry) -> Void) {
+            shared.withLock { s in
+                if let i = s.log.lastIndex(where: { $0.sequence == sequence }) { change(&s.log[i]) }
+            }
+        }
+        func respond(_ status: Int, headers: HeaderFields = [:], body bytes: [UInt8] = []) throws {
+            update { $0.status = status }
+            try writer.respond(status: status, headers: headers, body: bytes)
+        }
         defer {
-            entry.status = writer.headSent ? writer.status : 0
-            entry.responseBodyBytes = writer.bodyBytesWritten
-            entry.requestBodyBytes = body.bytesRead
-            if writer.aborted { entry.interrupted = true }
-            shared.withLock { $0.log.append(entry) }
+            let status = writer.headSent ? writer.status : 0
+            let sent = writer.bodyBytesWritten, received = body.bytesRead, aborted = writer.aborted
+            update { e in
+                e.status = status
+                e.responseBodyBytes = sent
+                e.requestBodyBytes = received
+                if aborted { e.interrupted = true }
+            }
         }
 
         var requestDelay = 0, responseDelay = 0
@@ -248,21 +264,21 @@ public final class FaultProxy: Sendable {
                 if let retry { h.set("Retry-After", String(retry)) }
                 h.set("Content-Type", "application/json")
                 let msg = text.isEmpty ? "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected \(code)\"}]}" : text
-                try writer.respond(status: code, headers: h, body: Array(msg.utf8))
+                try respond(code, headers: h, body: Array(msg.utf8))
                 return
             case .tooManyRequests(let s):
                 if requestDelay > 0 { writer.pause(milliseconds: requestDelay) }
-                try writer.respond(status: 429, headers: ["Retry-After": String(s), "Content-Type": "application/json"],
-                                   body: Array("{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"slow down\"}]}".utf8))
+                try respond(429, headers: ["Retry-After": String(s), "Content-Type": "application/json"],
+                            body: Array("{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"slow down\"}]}".utf8))
                 return
             case .redirect(let base, let code):
                 var b = base
                 while b.hasSuffix("/") { b.removeLast() }
-                try writer.respond(status: code, headers: ["Location": b + request.path])
+                try respond(code, headers: ["Location": b + request.path])
                 return
             case .dropConnection:
+                update { $0.interrupted = true }
                 writer.abortConnection()
-                entry.interrupted = true
                 return
             }
         }
@@ -277,28 +293,40 @@ public final class FaultProxy: Sendable {
         headers.fields.insert((name: "Host", value: upstream.authority), at: 0)
         for (n, v) in requestHeaderChanges { headers[n] = v }
         let hasBody = body.contentLength != 0
-        let conn: ClientConnection
-        do {
-            conn = try pool.checkout(fresh: hasBody)
-        } catch {
-            try writer.respond(status: 502, text: "upstream unreachable: \(error)\n")
-            return
+        // Bodiless requests may reuse a pooled connection; if it turns out to be stale (closed by the
+        // upstream just now), retry once on a fresh one. Requests with bodies always get a fresh one.
+        var conn: ClientConnection
+        var head: ClientResponseHead? = nil
+        var attempt = 0
+        while true {
+            do {
+                conn = try pool.checkout(fresh: hasBody || attempt > 0)
+            } catch {
+                try respond(502, body: Array("upstream unreachable: \(error)\n".utf8))
+                return
+            }
+            do {
+                try conn.writeHead(method: request.method, target: request.path, headers: headers, bodyLength: body.contentLength)
+                if hasBody {
+                    try body.forEachChunk { try conn.write($0) }
+                    try conn.finishBody()
+                }
+                head = try conn.readResponseHead()
+                break
+            } catch {
+                pool.checkin(conn, reusable: false)
+                if !hasBody && attempt == 0 && !writer.isStopping {
+                    attempt += 1
+                    continue
+                }
+                if !writer.headSent { try? respond(502, body: Array("upstream failed: \(error)\n".utf8)) }
+                return
+            }
         }
+        guard let head else { return }
         var reusable = false
         defer { pool.checkin(conn, reusable: reusable) }
-        let head: ClientResponseHead
-        do {
-            try conn.writeHead(method: request.method, target: request.path, headers: headers, bodyLength: body.contentLength)
-            if hasBody {
-                try body.forEachChunk { try conn.write($0) }
-                try conn.finishBody()
-            }
-            head = try conn.readResponseHead()
-        } catch {
-            if !writer.headSent { try? writer.respond(status: 502, text: "upstream failed: \(error)\n") }
-            return
-        }
-        entry.upstreamStatus = head.status
+        update { $0.upstreamStatus = head.status }
 
         if let s = stallHead, !writer.pause(milliseconds: Int(s * 1000)) { return }
         if responseDelay > 0 && !writer.pause(milliseconds: responseDelay) { return }
@@ -313,6 +341,7 @@ public final class FaultProxy: Sendable {
         for (n, v) in setHeaders { out.set(n, v) }
         // HEAD answers announce the size of the body they do not carry.
         let length = request.method == "HEAD" ? head.headers["Content-Length"].flatMap { Int64($0) } : conn.responseContentLength
+        update { $0.status = head.status }
         try writer.writeHead(status: head.status, reason: head.reason, headers: out, contentLength: length)
 
         // Stream the body with the byte-level faults.

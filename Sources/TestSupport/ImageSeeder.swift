@@ -241,7 +241,7 @@ public enum ImageSeeder {
         try FileSystem.write(auths, to: work.file("auth.json"), mode: 0o600)
         let env = Subprocess.environment(adding: ["HOME": work.path, "TMPDIR": work.path, "XDG_RUNTIME_DIR": work.path])
         let result = try await Subprocess.runAsync("skopeo", [
-            "copy", "--all", "--preserve-digests", "--quiet", "--policy", work.file("policy.json"),
+            "--policy", work.file("policy.json"), "copy", "--all", "--preserve-digests", "--quiet",
             "--dest-tls-verify=false", "--dest-authfile", work.file("auth.json"),
             "oci:\(work.file("layout")):\(tag)", "docker://\(host)/\(repository):\(tag)",
         ], environment: env, timeoutSeconds: timeoutSeconds)

@@ -31,19 +31,26 @@ public final class BlobServer: Sendable {
         self.entries = entries
         self.records = records
         server = try LoopbackServer(tls: tls, options: .init(name: name)) { request, body, writer in
-            var record = RequestRecord(method: request.method, path: request.path, headers: request.headers, status: 0,
-                                       requestBodyBytes: 0, responseBodyBytes: 0)
-            defer {
-                record.status = writer.status
-                record.responseBodyBytes = writer.bodyBytesWritten
-                records.withLock { $0.append(record) }
+            // Recorded before the response goes out, so tests see it as soon as they have the answer.
+            let index = records.withLock { r -> Int in
+                r.append(RequestRecord(method: request.method, path: request.path, headers: request.headers, status: 0,
+                                       requestBodyBytes: 0, responseBodyBytes: 0))
+                return r.count - 1
             }
-            record.requestBodyBytes = try body.forEachChunk { _ in }
+            defer {
+                let sent = writer.bodyBytesWritten
+                records.withLock { $0[index].responseBodyBytes = sent }
+            }
+            let received = try body.forEachChunk { _ in }
+            records.withLock { $0[index].requestBodyBytes = received }
+            func note(_ status: Int) { records.withLock { $0[index].status = status } }
             guard request.method == "GET" || request.method == "HEAD" else {
+                note(405)
                 try writer.respond(status: 405, text: "method not allowed\n")
                 return
             }
             guard let entry = entries.withLock({ $0[request.pathWithoutQuery] }) else {
+                note(404)
                 try writer.respond(status: 404, headers: ["Content-Type": "application/json"],
                                    text: "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\",\"message\":\"blob unknown\"}]}")
                 return
@@ -57,6 +64,7 @@ public final class BlobServer: Sendable {
             if let range = request.headers["Range"] {
                 guard let r = BlobServer.parseRange(range, size: size) else {
                     headers.set("Content-Range", "bytes */\(size)")
+                    note(416)
                     try writer.respond(status: 416, headers: headers)
                     return
                 }
@@ -65,6 +73,7 @@ public final class BlobServer: Sendable {
                 headers.set("Content-Range", "bytes \(from)-\(to)/\(size)")
             }
             let length = max(0, to - from + 1)
+            note(status)
             try writer.writeHead(status: status, headers: headers, contentLength: length)
             if request.method == "HEAD" || length == 0 { return }
             var remaining = length

@@ -158,25 +158,31 @@ public final class TokenIssuer: Sendable {
         let scopes = form.filter { $0.name == "scope" }.map(\.value)
         var record = Record(method: request.method, grant: "", account: nil, service: field("service"), scopes: scopes,
                             granted: [], status: 0, offline: false)
-        defer {
-            record.status = writer.status
-            state.withLock { $0.records.append(record) }
-        }
+        // Recorded before the answer goes out, so a test sees the record as soon as it has the token.
+        let (status, headers, json) = try decide(request, form: form, record: &record, state: state, signer: signer,
+                                                  service: service, issuer: issuer)
+        record.status = status
+        state.withLock { $0.records.append(record) }
+        try writer.respond(status: status, headers: headers, json: json)
+    }
+
+    private static func decide(_ request: ServerRequest, form: [(name: String, value: String)], record: inout Record,
+                               state: Protected<State>, signer: JWTSigner, service: String,
+                               issuer: String) throws -> (Int, HeaderFields, String) {
+        let isPost = request.method == "POST"
+        func field(_ n: String) -> String? { form.first { $0.name == n }?.value }
+        let scopes = record.scopes
         if let injected = state.withLock({ $0.failNext.isEmpty ? nil : $0.failNext.removeFirst() }) {
-            try writer.respond(status: injected.status, json: injected.body)
-            return
+            return (injected.status, [:], injected.body)
         }
         if let s = field("service"), s != service {
-            try writer.respond(status: 400, json: "{\"errors\":[{\"code\":\"INVALID_REQUEST\",\"message\":\"unknown service \(s)\"}]}")
-            return
+            return (400, [:], "{\"errors\":[{\"code\":\"INVALID_REQUEST\",\"message\":\"unknown service \(s)\"}]}")
         }
 
         // Who is asking?
         var account: String? = nil
-        let unauthorized = {
-            try writer.respond(status: 401, headers: ["WWW-Authenticate": "Basic realm=\"imgpromote-test-issuer\""],
-                               json: "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"invalid credentials\"}]}")
-        }
+        let unauthorized: (Int, HeaderFields, String) = (401, ["WWW-Authenticate": "Basic realm=\"imgpromote-test-issuer\""],
+                                                         "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"invalid credentials\"}]}")
         if isPost {
             let grant = field("grant_type") ?? ""
             record.grant = grant
@@ -184,30 +190,25 @@ public final class TokenIssuer: Sendable {
             case "password":
                 guard let u = field("username"), let p = field("password"),
                       state.withLock({ $0.users[u]?.password == p }) else {
-                    try writer.respond(status: 401, json: "{\"error\":\"invalid_grant\",\"error_description\":\"bad username or password\"}")
-                    return
+                    return (401, [:], "{\"error\":\"invalid_grant\",\"error_description\":\"bad username or password\"}")
                 }
                 account = u
             case "refresh_token":
                 guard let t = field("refresh_token"), let u = state.withLock({ $0.refreshTokens[t] }),
                       state.withLock({ $0.users[u] != nil }) else {
-                    try writer.respond(status: 401, json: "{\"error\":\"invalid_grant\",\"error_description\":\"unknown refresh token\"}")
-                    return
+                    return (401, [:], "{\"error\":\"invalid_grant\",\"error_description\":\"unknown refresh token\"}")
                 }
                 account = u
             default:
-                try writer.respond(status: 400, json: "{\"error\":\"unsupported_grant_type\"}")
-                return
+                return (400, [:], "{\"error\":\"unsupported_grant_type\"}")
             }
         } else if request.headers["Authorization"] != nil {
             record.grant = "basic"
             guard let creds = request.basicCredentials, state.withLock({ $0.users[creds.user]?.password == creds.password }) else {
-                try unauthorized()
-                return
+                return unauthorized
             }
             if let a = field("account"), a != creds.user {
-                try writer.respond(status: 400, json: "{\"errors\":[{\"code\":\"INVALID_REQUEST\",\"message\":\"account does not match the credentials\"}]}")
-                return
+                return (400, [:], "{\"errors\":[{\"code\":\"INVALID_REQUEST\",\"message\":\"account does not match the credentials\"}]}")
             }
             account = creds.user
         } else {
@@ -242,6 +243,6 @@ public final class TokenIssuer: Sendable {
             json.removeLast()
             json += ",\"scope\":\(jsonQuote(granted.map(\.scope).joined(separator: " ")))}"
         }
-        try writer.respond(status: 200, json: json)
+        return (200, [:], json)
     }
 }
