@@ -238,7 +238,15 @@ final class BlobOperation: Operation {
             }
             return
         }
-        // Broken or short: resume with Range while attempts remain.
+        // A body that ended cleanly but short (chunked, no length to hold it to) is the server's answer,
+        // not a broken connection: retrying cannot help.
+        if error == nil {
+            fail(TransportError(kind: .sizeMismatch,
+                                message: "source sent \(received) bytes, the manifest says \(transfer.expectedSize ?? 0)", host: host),
+                 loop: loop)
+            return
+        }
+        // Broken: resume with Range while attempts remain.
         let transient = error.map { $0.isTransient } ?? true
         if transient && resumes < transfer.maxResumes {
             resumes += 1
