@@ -21,7 +21,7 @@ step "swift test"
 # Bounded: a hung test must fail the run, not eat CI's 90 minutes.
 timeout --kill-after=30 2700 swift test --skip-build 2>&1 | tee /tmp/imgpromote-test.log \
   | grep -vE '^Test (Case|Suite) .*(started|passed)|^◇ .* started' || true
-pkill -f 'imgpromotePackageTests.xctest' 2>/dev/null || true
+pkill -f "$root/.build/.*imgpromotePackageTests.xctest" 2>/dev/null || true  # orphaned by a timeout
 grep -qE 'Executed [0-9]+ tests?, with 0 failures' /tmp/imgpromote-test.log || failed+=("swift test")
 
 step "Jenkins shared library (groovy)"
