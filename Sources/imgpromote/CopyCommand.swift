@@ -81,7 +81,7 @@ struct CopyCommand: AsyncParsableCommand {
     private func output(_ report: PromotionReport) throws {
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }

@@ -44,7 +44,7 @@ struct InspectCommand: AsyncParsableCommand {
             await resolved.session?.revokeIfCreated()
             if json {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(out), as: UTF8.self))
             } else {
                 print("Name:       \(out.reference)")

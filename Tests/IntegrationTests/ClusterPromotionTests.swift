@@ -135,6 +135,15 @@ final class ClusterPromotionTests: XCTestCase {
         XCTAssertEqual(r.stdoutText, "\(prod.registryHost)/shop/app@\(expected!)\n")
         let seen = try await prodDigest()
         XCTAssertEqual(seen, expected!)
+
+        let inspect = try await imgpromote(["inspect", "-v", "--json", "--cluster", prod.apiURL, "--ca-file", prod.caBundlePath,
+                                            "shop/app:1.0"], env: ["IMGPROMOTE_TOKEN": Self.prodPromoter])
+        XCTAssertEqual(inspect.exitCode, 0, inspect.stderrText)
+        XCTAssertTrue(inspect.stdoutText.contains(expected!), inspect.stdoutText)
+        XCTAssertTrue(inspect.stdoutText.contains("linux/arm64"), inspect.stdoutText)
+        let missing = try await imgpromote(["inspect", "-v", "--cluster", prod.apiURL, "--ca-file", prod.caBundlePath,
+                                            "shop/app:9.9"], env: ["IMGPROMOTE_TOKEN": Self.prodPromoter])
+        XCTAssertEqual(missing.exitCode, 5, missing.stderrText)
     }
 
     func testTokenFilesAndDiscoveryOverride() async throws {
