@@ -34,6 +34,12 @@ else
   failed+=("agent-image binary build")
 fi
 
+step "fuzzing: every parser for a bounded time, regression inputs replayed"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}" || failed+=("fuzzing")
+
+step "sanitizers: AddressSanitizer and ThreadSanitizer over the unit and integration suites"
+scripts/sanitizers.sh || failed+=("sanitizers")
+
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"

@@ -11,7 +11,9 @@ import Darwin
 /// works).
 public final class JWTSigner: @unchecked Sendable {
     private let key: OpaquePointer
-    private let lock = Protected(())
+    /// Serialises use of the EVP key. Holds an Int, not Void: a zero-sized value trips a TSan false
+    /// positive on the exclusivity check (swiftlang/swift#72487).
+    private let lock = Protected(0)
     /// DER of the signing certificate.
     public let certificateDER: [UInt8]
     /// PEM text of the signing certificate (what the registry's `rootcertbundle` file must contain).

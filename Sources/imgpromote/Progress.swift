@@ -22,6 +22,11 @@ final class ProgressRenderer: @unchecked Sendable {
         pthread_mutex_init(lock, nil)
     }
 
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
     func handle(_ event: PromotionEvent) {
         guard !quiet else { return }
         pthread_mutex_lock(lock)
