@@ -51,7 +51,10 @@ public final class RegistryClient: Sendable {
 
     func endpoint() async throws -> Endpoint {
         if let e = await state.endpoint { return e }
-        return try await state.once {
+        // Another client of this process already pinged the host (the same registry on both sides).
+        let cacheKey = "\(host)|\(tls.verify)|\(state.allowPlainHTTP)"
+        if let e = knownEndpoints.with({ $0[cacheKey] }) { return e }
+        let e = try await state.once {
             var scheme = "https"
             var response: HTTPResponse
             do {
@@ -79,6 +82,8 @@ public final class RegistryClient: Sendable {
             }
             return Endpoint(scheme: scheme, challenge: challenge)
         }
+        knownEndpoints.with { $0[cacheKey] = e }
+        return e
     }
 
     /// `scheme://host/v2/<path>`.
@@ -272,6 +277,9 @@ public final class RegistryClient: Sendable {
         return out
     }
 }
+
+/// Ping results per host and TLS mode, shared by every client in the process.
+let knownEndpoints = Locked<[String: RegistryClient.Endpoint]>([:])
 
 /// Mutable per-client state: endpoint discovery (once) and the declared token scopes.
 final class SessionState: @unchecked Sendable {

@@ -71,6 +71,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
     }
 
     static func from(transport error: TransportError, what: String) -> RegistryError {
+        if error.host.isEmpty { return RegistryError(error.kind == .cancelled ? .other : .network, "\(what): \(error.message)") }
         switch error.kind {
         case .digestMismatch, .sizeMismatch:
             return RegistryError(.integrity, "\(error.host): \(what): \(error.message)")

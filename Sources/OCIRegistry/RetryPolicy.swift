@@ -44,6 +44,14 @@ public struct RetryPolicy: Sendable {
     }
 }
 
+/// A value behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = Lock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func with<T>(_ body: (inout Value) throws -> T) rethrows -> T { try lock.with { try body(&value) } }
+}
+
 /// A pthread mutex (curl-free code that must not block the cooperative pool for long).
 final class Lock: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>

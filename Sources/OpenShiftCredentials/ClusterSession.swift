@@ -24,7 +24,7 @@ public final class ClusterSession: Sendable {
 
     struct State: Sendable {
         var user: String?
-        var revoked = false
+        var revocation: Task<Void, Never>?
         var fileToken: String?
         var fileReadAt: Double = 0
     }
@@ -319,12 +319,18 @@ public final class ClusterSession: Sendable {
     /// process created it. Idempotent; never throws (a failure is a warning: the token expires anyway).
     public func revokeIfCreated() async {
         guard createdToken else { return }
-        let proceed = state.withLock { s -> Bool in
-            if s.revoked { return false }
-            s.revoked = true
-            return true
+        // Every caller (the command's own cleanup, a SIGTERM handler) awaits the one DELETE: a signal
+        // handler must not exit while the cleanup's request is still in flight.
+        let task = state.withLock { s -> Task<Void, Never> in
+            if let t = s.revocation { return t }
+            let t = Task { await self.revokeNow() }
+            s.revocation = t
+            return t
         }
-        guard proceed else { return }
+        await task.value
+    }
+
+    private func revokeNow() async {
         defer { CreatedTokens.shared.remove(self) }
         let name = OpenShiftToken.objectName(token())
         do {

@@ -29,7 +29,9 @@ public final class Promoter: Sendable {
         await destination.declare(repository: dstRepo, actions: ["pull", "push"])
         if sameRegistry { await destination.declare(repository: srcRepo, actions: ["pull"]) }
 
-        // 1. Resolve once; everything after uses the digest.
+        // 1. Resolve once; everything after uses the digest. The destination tag is looked up at the same
+        //    time: on a no-op that halves the round trips.
+        async let taggedHead = headIfTagged(repository: dstRepo, tag: request.destination.tag)
         var top = try await source.manifest(repository: srcRepo, reference: request.source.identifier)
         if let platform = request.platform, !top.children.isEmpty {
             guard let child = top.children.first(where: { $0.platform.map(platform.matches) ?? false }) else {
@@ -56,8 +58,10 @@ public final class Promoter: Sendable {
         report.dryRun = request.dryRun
 
         // 2. No-op fast path: one HEAD.
-        if let head = try await destination.headManifest(repository: dstRepo, reference: destinationReference),
-           head.digest == top.digest {
+        let head = request.destination.tag == nil
+            ? try await destination.headManifest(repository: dstRepo, reference: destinationReference)
+            : try await taggedHead
+        if let head, head.digest == top.digest {
             events(.alreadyPresent(digest: top.digest))
             report.alreadyPresent = true
             report.seconds = seconds(since: started, clock)
@@ -99,6 +103,11 @@ public final class Promoter: Sendable {
         report.manifests += 1
         report.seconds = seconds(since: started, clock)
         return report
+    }
+
+    private func headIfTagged(repository: String, tag: String?) async throws -> RegistryClient.ManifestHead? {
+        guard let tag else { return nil }
+        return try await destination.headManifest(repository: repository, reference: tag)
     }
 
     private func seconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {

@@ -32,12 +32,35 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     }
 }
 
+/// The signal that interrupted this run, if any: whichever path exits first reports 128 + signal.
+final class Interruption: @unchecked Sendable {
+    static let shared = Interruption()
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var signal: Int32 = 0
+    private init() { pthread_mutex_init(lock, nil) }
+    var current: Int32 {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return signal
+    }
+    /// True for the first signal only: a repeated signal must not cancel the cleanup (token
+    /// revocation, itself bounded by short timeouts) that the first one started.
+    func record(_ sig: Int32) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard signal == 0 else { return false }
+        signal = sig
+        return true
+    }
+}
+
 /// SIGINT/SIGTERM: abort transfers (no tag is written after that), revoke tokens we created, exit.
 func installSignalHandlers() -> [any DispatchSourceSignal] {
     [SIGINT, SIGTERM].map { sig in
         signal(sig, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         source.setEventHandler {
+            guard Interruption.shared.record(sig) else { return }
             printErr("imgpromote: interrupted; cancelling transfers and revoking tokens")
             HTTPClient.shared.cancelAll()
             Task {
@@ -64,6 +87,12 @@ do {
     exit(0)
 } catch let error where error is CLIError || error is RegistryError || error is OpenShiftError
             || error is TransportError || error is CancellationError {
+    let sig = Interruption.shared.current
+    if sig != 0 {
+        // The command's own cleanup has revoked its tokens; make sure every other one is too.
+        await CreatedTokens.shared.revokeAll()
+        exit(128 + sig)
+    }
     let (code, message) = exitStatus(for: error)
     printErr("imgpromote: " + message)
     exit(code)

@@ -321,7 +321,8 @@ final class ClusterPromotionTests: XCTestCase {
         XCTAssertEqual(end, Termination.exited(128 + SIGTERM), (try? FileSystem.readText(dir.file("sigterm.err"))) ?? "")
         assertNoSecrets((try? FileSystem.readText(dir.file("sigterm.err"))) ?? "", context: "SIGTERM run")
         XCTAssertLessThan(clock.now - start, .seconds(5), "exits promptly")
-        XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 0, "tokens revoked on SIGTERM")
+        XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 0,
+                       "tokens revoked on SIGTERM: \((try? FileSystem.readText(dir.file("sigterm.err"))) ?? "")")
         let tag = try await prodDigest("4.0")
         XCTAssertNil(tag, "no tag after an interrupted promotion")
 
