@@ -43,7 +43,7 @@ let package = Package(
                           swiftSettings: strict),
 
         // Test-only tooling.
-        .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto"], swiftSettings: strict),
+        .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto", "HTTPTransport"], swiftSettings: strict),
         .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "TestSupport", "CCrypto", "HTTPTransport"],
                 swiftSettings: strict),
         .executableTarget(name: "openshift-emulator", dependencies: ["ClusterEmulator"], swiftSettings: strict),

@@ -1,3 +1,5 @@
+import HTTPTransport
+
 /// Base64 (standard and URL-safe alphabets) without Foundation.
 public enum Base64 {
     private static let std = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
@@ -117,23 +119,4 @@ public enum FormCoding {
 }
 
 /// Minimal JSON string escaping for hand-built JSON.
-public func jsonQuote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
-}
+public func jsonQuote(_ s: String) -> String { JSONText.quote(s) }

@@ -19,15 +19,3 @@ public enum LocalFile {
         return ferror(f) != 0 ? nil : out
     }
 }
-
-extension StringProtocol {
-    /// Trims characters made only of the given scalars ("\r\n" is one Character, so compare scalars).
-    public func trimmingCharacters(in set: String) -> String {
-        let scalars = Set(set.unicodeScalars)
-        func trimmed(_ c: Character) -> Bool { c.unicodeScalars.allSatisfy { scalars.contains($0) } }
-        var s = Substring(self)
-        while let f = s.first, trimmed(f) { s = s.dropFirst() }
-        while let l = s.last, trimmed(l) { s = s.dropLast() }
-        return String(s)
-    }
-}
