@@ -1,3 +1,4 @@
+import HTTPTransport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,3 +1,4 @@
+import HTTPTransport
 /// An issued OAuth access token as the cluster stores it (`OAuthAccessToken`). Never holds the token value.
 public struct TokenRecord: Sendable, Equatable {
     /// Object name: `sha256~` + base64url(SHA-256(token minus prefix)).

@@ -1,3 +1,4 @@
+import HTTPTransport
 import LoopbackHTTP
 
 /// Serves a route handler on a `LoopbackServer` (HTTPS on 127.0.0.1). The handler can be installed after

@@ -14,6 +14,8 @@ public final class RegistryClient: Sendable {
     let credentials: (any CredentialProvider)?
     let retry: RetryPolicy
     let log: @Sendable (String) -> Void
+    /// Fall back to http:// when the host does not speak TLS (a side the user marked insecure).
+    let allowPlainHTTP: Bool
     let state = SessionState()
     let tokens = TokenCache()
 
@@ -30,13 +32,13 @@ public final class RegistryClient: Sendable {
         self.credentials = credentials
         self.retry = retry
         self.log = log
-        state.allowPlainHTTP = allowPlainHTTP
+        self.allowPlainHTTP = allowPlainHTTP
     }
 
     /// Asks for these actions on `repository` in every token of this client, so one token serves
     /// HEAD, upload and cross-repository mounts alike.
     public func declare(repository: String, actions: [String]) async {
-        await state.declare(repository: repository, actions: actions)
+        state.declare(repository: repository, actions: actions)
     }
 
     /// Number of token fetches so far (benchmarks report it).
@@ -50,21 +52,21 @@ public final class RegistryClient: Sendable {
     }
 
     func endpoint() async throws -> Endpoint {
-        if let e = await state.endpoint { return e }
+        if let e = state.endpoint { return e }
         // Another client of this process already pinged the host (the same registry on both sides).
-        let cacheKey = "\(host)|\(tls.verify)|\(state.allowPlainHTTP)"
-        if let e = knownEndpoints.with({ $0[cacheKey] }) { return e }
+        let cacheKey = "\(host)|\(tls.verify)|\(allowPlainHTTP)"
+        if let e = knownEndpoints.withLock({ $0[cacheKey] }) { return e }
         let e = try await state.once {
             var scheme = "https"
             var response: HTTPResponse
             do {
                 // On a side allowed to fall back to plain HTTP, a server that ignores a TLS hello must not
                 // stall us for the full connect timeout.
-                let probe = HTTPRequest.Timeouts(connectSeconds: self.state.allowPlainHTTP ? 3 : 15, totalSeconds: 60)
+                let probe = HTTPRequest.Timeouts(connectSeconds: self.allowPlainHTTP ? 3 : 15, totalSeconds: 60)
                 response = try await self.send(HTTPRequest(method: "GET", url: "https://\(self.host)/v2/", tls: self.tls,
                                                            timeouts: probe), what: "ping")
             } catch let error as TransportError
-                        where self.state.allowPlainHTTP && [.tls, .timeout, .connectionLost].contains(error.kind) {
+                        where self.allowPlainHTTP && [.tls, .timeout, .connectionLost].contains(error.kind) {
                 scheme = "http"
                 self.log("\(self.host) does not speak TLS; using plain HTTP as allowed for this side")
                 response = try await self.send(HTTPRequest(method: "GET", url: "http://\(self.host)/v2/",
@@ -82,7 +84,7 @@ public final class RegistryClient: Sendable {
             }
             return Endpoint(scheme: scheme, challenge: challenge)
         }
-        knownEndpoints.with { $0[cacheKey] = e }
+        knownEndpoints.withLock { $0[cacheKey] = e }
         return e
     }
 
@@ -124,7 +126,7 @@ public final class RegistryClient: Sendable {
                 await tokens.invalidate(used)
                 if let scope = response.headers.values("WWW-Authenticate").flatMap({ AuthChallenge.parse($0) })
                     .first(where: { $0.scheme == "bearer" })?.scope {
-                    await state.declare(scopeString: scope)
+                    state.declare(scopeString: scope)
                 }
                 continue
             }
@@ -175,8 +177,8 @@ public final class RegistryClient: Sendable {
             request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
             return nil
         case "bearer":
-            if let repository { await state.declare(repository: repository, actions: actions) }
-            let scopes = await state.scopes()
+            if let repository { state.declare(repository: repository, actions: actions) }
+            let scopes = state.scopes()
             let key = "\(challenge.realm ?? "")|\(challenge.service ?? "")|\(scopes.joined(separator: " "))"
             let token = try await tokens.token(key: key) {
                 try await self.fetchToken(challenge: challenge, scopes: scopes, repository: repository)
@@ -199,8 +201,7 @@ public final class RegistryClient: Sendable {
         guard let realm = challenge.realm, realm.hasPrefix("https://") || realm.hasPrefix("http://") else {
             throw RegistryError(.unauthorized, "\(host): the registry's token realm is missing or not a URL")
         }
-        let plainAllowed = await state.allowPlainHTTPValue
-        if realm.hasPrefix("http://") && !plainAllowed {
+        if realm.hasPrefix("http://") && !allowPlainHTTP {
             throw RegistryError(.network, "\(host): refusing to send credentials to a plain-HTTP token realm; mark this side insecure to allow it")
         }
         let cred = try await credentials?.credential(host: host, repository: repository)
@@ -282,49 +283,49 @@ public final class RegistryClient: Sendable {
 let knownEndpoints = Locked<[String: RegistryClient.Endpoint]>([:])
 
 /// Mutable per-client state: endpoint discovery (once) and the declared token scopes.
-final class SessionState: @unchecked Sendable {
-    private let lock = Lock()
-    private var _endpoint: RegistryClient.Endpoint?
-    private var pingTask: Task<RegistryClient.Endpoint, any Error>?
-    private var declared: [String: Set<String>] = [:]
-    private var extraScopes: Set<String> = []
-    var allowPlainHTTP = false
+final class SessionState: Sendable {
+    private struct Fields {
+        var endpoint: RegistryClient.Endpoint?
+        var pingTask: Task<RegistryClient.Endpoint, any Error>?
+        var declared: [String: Set<String>] = [:]
+        var extraScopes: Set<String> = []
+    }
+    private let fields = Locked(Fields())
 
-    var allowPlainHTTPValue: Bool { get async { lock.with { allowPlainHTTP } } }
-    var endpoint: RegistryClient.Endpoint? { get async { lock.with { _endpoint } } }
+    var endpoint: RegistryClient.Endpoint? { fields.withLock { $0.endpoint } }
 
     func once(_ body: @escaping @Sendable () async throws -> RegistryClient.Endpoint) async throws -> RegistryClient.Endpoint {
-        let task: Task<RegistryClient.Endpoint, any Error> = lock.with {
-            if let t = pingTask { return t }
+        let task: Task<RegistryClient.Endpoint, any Error> = fields.withLock { f in
+            if let t = f.pingTask { return t }
             let t = Task { try await body() }
-            pingTask = t
+            f.pingTask = t
             return t
         }
         do {
             let e = try await task.value
-            lock.with { _endpoint = e }
+            fields.withLock { $0.endpoint = e }
             return e
         } catch {
-            lock.with { pingTask = nil }   // let a later call try again
+            fields.withLock { $0.pingTask = nil }   // let a later call try again
             throw error
         }
     }
 
-    func declare(repository: String, actions: [String]) async {
-        lock.with { declared[repository, default: []].formUnion(actions) }
+    func declare(repository: String, actions: [String]) {
+        fields.withLock { $0.declared[repository, default: []].formUnion(actions) }
     }
 
-    func declare(scopeString: String) async {
-        lock.with {
-            for s in scopeString.split(separator: " ") { extraScopes.insert(String(s)) }
+    func declare(scopeString: String) {
+        fields.withLock { f in
+            for s in scopeString.split(separator: " ") { f.extraScopes.insert(String(s)) }
         }
     }
 
     /// Sorted scope strings ("repository:NAME:pull,push").
-    func scopes() async -> [String] {
-        lock.with {
-            var out = Set(extraScopes)
-            for (repo, actions) in declared {
+    func scopes() -> [String] {
+        fields.withLock { f in
+            var out = f.extraScopes
+            for (repo, actions) in f.declared {
                 let ordered = ["pull", "push"].filter(actions.contains) + actions.subtracting(["pull", "push"]).sorted()
                 out.insert("repository:\(repo):\(ordered.joined(separator: ","))")
             }

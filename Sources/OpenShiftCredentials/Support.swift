@@ -8,29 +8,6 @@ import Musl
 import Darwin
 #endif
 
-/// A value guarded by a pthread mutex (no Synchronization.Mutex: the package still targets macOS 14).
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
-    }
-}
-
 enum FileSystem {
     /// Whole file, or nil when it cannot be opened. Files here are small (tokens, kubeconfigs, CAs).
     static func read(_ path: String, limit: Int = 16 << 20) -> [UInt8]? { LocalFile.read(path, limit: limit) }

@@ -33,24 +33,18 @@ func exitStatus(for error: any Error) -> (Int32, String) {
 }
 
 /// The signal that interrupted this run, if any: whichever path exits first reports 128 + signal.
-final class Interruption: @unchecked Sendable {
+final class Interruption: Sendable {
     static let shared = Interruption()
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var signal: Int32 = 0
-    private init() { pthread_mutex_init(lock, nil) }
-    var current: Int32 {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        return signal
-    }
+    private let signal = Locked<Int32>(0)
+    var current: Int32 { signal.withLock { $0 } }
     /// True for the first signal only: a repeated signal must not cancel the cleanup (token
     /// revocation, itself bounded by short timeouts) that the first one started.
     func record(_ sig: Int32) -> Bool {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard signal == 0 else { return false }
-        signal = sig
-        return true
+        signal.withLock { s in
+            guard s == 0 else { return false }
+            s = sig
+            return true
+        }
     }
 }
 
