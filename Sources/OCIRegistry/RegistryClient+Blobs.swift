@@ -3,7 +3,7 @@ import HTTPTransport
 extension RegistryClient {
     /// Size of a blob in `repository`, or nil when it is not there.
     public func headBlob(repository: String, digest: String) async throws -> Int64? {
-        let request = HTTPRequest(method: "HEAD", url: try await url("\(repository)/blobs/\(digest)"),
+        let request = HTTPRequest(method: "HEAD", url: url("\(repository)/blobs/\(digest)"),
                                   followRedirects: true, timeouts: .init(totalSeconds: 120))
         let response = try await execute(request, repository: repository, actions: ["pull", "push"],
                                          what: "HEAD blob \(repository)@\(digest)")
@@ -24,7 +24,7 @@ extension RegistryClient {
     public func mount(repository: String, digest: String, from source: String) async throws -> MountResult {
         await declare(repository: source, actions: ["pull"])
         let request = HTTPRequest(method: "POST",
-                                  url: try await url("\(repository)/blobs/uploads/?mount=\(digest)&from=\(Self.formEncode(source))"),
+                                  url: url("\(repository)/blobs/uploads/?mount=\(digest)&from=\(Self.formEncode(source))"),
                                   timeouts: .init(totalSeconds: 120))
         let what = "mount blob \(digest) from \(source) into \(repository)"
         let response = try await execute(request, repository: repository, actions: ["pull", "push"], what: what)
@@ -42,7 +42,7 @@ extension RegistryClient {
 
     /// Opens an upload session; returns its absolute URL (query, e.g. `_state`, kept as given).
     public func startUpload(repository: String) async throws -> String {
-        let request = HTTPRequest(method: "POST", url: try await url("\(repository)/blobs/uploads/"),
+        let request = HTTPRequest(method: "POST", url: url("\(repository)/blobs/uploads/"),
                                   timeouts: .init(totalSeconds: 120))
         let what = "start upload to \(repository)"
         let response = try await execute(request, repository: repository, actions: ["pull", "push"], what: what)
@@ -68,12 +68,13 @@ extension RegistryClient {
         var location = session
         var attempt = 0
         var reauthorizedSource = false
+        var learnedChallenge = (source: false, destination: false)
         let what = "copy blob \(blob.digest)"
         while true {
             if location == nil { location = try await startUpload(repository: repository) }
             let uploadURL = Self.appending(query: "digest=\(blob.digest)", to: location!)
 
-            var get = HTTPRequest(method: "GET", url: try await source.url("\(sourceRepository)/blobs/\(blob.digest)"),
+            var get = HTTPRequest(method: "GET", url: try await source.absolute(source.url("\(sourceRepository)/blobs/\(blob.digest)")),
                                   followRedirects: true)
             get.tls = source.tls
             get.timeouts.lowSpeedSeconds = retry.stallSeconds
@@ -105,6 +106,11 @@ extension RegistryClient {
             case .sourceFailed(let response):
                 await cancelUpload(repository: repository, location: location!)
                 location = nil
+                if response.status == 401, get.headers["Authorization"] == nil, !learnedChallenge.source,
+                   source.learnChallenge(from: response) {
+                    learnedChallenge.source = true   // the source let us read manifests without credentials
+                    continue
+                }
                 if response.status == 401, !reauthorizedSource, let sourceKey {
                     reauthorizedSource = true   // token expired mid-copy: fetch a new one once
                     await source.tokens.invalidate(sourceKey)
@@ -126,6 +132,11 @@ extension RegistryClient {
                     return
                 }
                 location = nil
+                if answer.status == 401, put.headers["Authorization"] == nil, !learnedChallenge.destination,
+                   learnChallenge(from: answer) {
+                    learnedChallenge.destination = true
+                    continue
+                }
                 if answer.status == 401, let destKey, attempt < retry.maxRetries {
                     attempt += 1
                     await tokens.invalidate(destKey)
@@ -143,7 +154,7 @@ extension RegistryClient {
 
     /// Downloads a small blob (image configs for `inspect`), verified.
     public func blob(repository: String, descriptor: Descriptor, limit: Int = 4 << 20) async throws -> [UInt8] {
-        let request = HTTPRequest(method: "GET", url: try await url("\(repository)/blobs/\(descriptor.digest)"),
+        let request = HTTPRequest(method: "GET", url: url("\(repository)/blobs/\(descriptor.digest)"),
                                   followRedirects: true, maxResponseBytes: limit, timeouts: .init(totalSeconds: 300))
         let response = try await execute(request, repository: repository, actions: ["pull"], what: "GET blob \(descriptor.digest)")
         guard response.status == 200 else {

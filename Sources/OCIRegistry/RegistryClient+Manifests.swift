@@ -10,7 +10,7 @@ extension RegistryClient {
 
     /// HEAD a manifest by tag or digest; nil when it does not exist.
     public func headManifest(repository: String, reference: String) async throws -> ManifestHead? {
-        let request = HTTPRequest(method: "HEAD", url: try await url("\(repository)/manifests/\(reference)"),
+        let request = HTTPRequest(method: "HEAD", url: url("\(repository)/manifests/\(reference)"),
                                   headers: ["Accept": MediaType.manifestAccept.joined(separator: ", ")],
                                   timeouts: .init(totalSeconds: 120))
         let response = try await execute(request, repository: repository, actions: ["pull"],
@@ -30,7 +30,7 @@ extension RegistryClient {
     /// GET a manifest, keeping its bytes verbatim and verifying its digest: against the reference when
     /// it is a digest, and against Docker-Content-Digest when the registry sends one.
     public func manifest(repository: String, reference: String) async throws -> ManifestDocument {
-        let request = HTTPRequest(method: "GET", url: try await url("\(repository)/manifests/\(reference)"),
+        let request = HTTPRequest(method: "GET", url: url("\(repository)/manifests/\(reference)"),
                                   headers: ["Accept": MediaType.manifestAccept.joined(separator: ", ")],
                                   maxResponseBytes: 4 << 20, timeouts: .init(totalSeconds: 300))
         let what = "manifest \(repository):\(reference)"
@@ -59,7 +59,7 @@ extension RegistryClient {
     /// PUT a manifest's original bytes under a tag or its digest; returns the digest the registry reports.
     @discardableResult
     public func putManifest(repository: String, reference: String, document: ManifestDocument) async throws -> String {
-        let request = HTTPRequest(method: "PUT", url: try await url("\(repository)/manifests/\(reference)"),
+        let request = HTTPRequest(method: "PUT", url: url("\(repository)/manifests/\(reference)"),
                                   headers: ["Content-Type": document.mediaType], body: document.bytes,
                                   timeouts: .init(totalSeconds: 300))
         let what = "PUT manifest \(repository):\(reference)"

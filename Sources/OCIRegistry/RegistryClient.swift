@@ -3,9 +3,9 @@ import HTTPTransport
 
 /// A client for one registry host speaking the OCI distribution / Docker v2 protocol.
 ///
-/// Authentication follows the registry's challenge (never pre-emptive Basic): one ping learns the
-/// scheme and challenge, Bearer tokens are cached per scope set, and a refused token is fetched again
-/// once. Requests are retried with backoff on connection errors, 408, 429 (honouring Retry-After) and
+/// Authentication follows the registry's challenge (never pre-emptive Basic): the first 401 teaches
+/// the challenge (no ping), Bearer tokens are cached per scope set, and a refused token is fetched
+/// again once. Requests are retried with backoff on connection errors, 408, 429 (honouring Retry-After) and
 /// 5xx. Error answers become `RegistryError`s with the CLI's exit classes.
 public final class RegistryClient: Sendable {
     public let host: String
@@ -44,53 +44,77 @@ public final class RegistryClient: Sendable {
     /// Number of token fetches so far (benchmarks report it).
     public var tokenFetches: Int { get async { await tokens.fetches } }
 
-    // MARK: ping
+    // MARK: scheme and challenge, learned from the first answers
 
+    /// What this process knows about a host: the scheme it speaks and the challenge it sent with a 401.
+    /// There is no separate ping: the first request learns both, which saves a round trip on anonymous
+    /// registries and costs the same as a ping (401, token, retry) on authenticated ones.
     struct Endpoint: Sendable {
-        var scheme: String
+        var scheme: String?
         var challenge: AuthChallenge?
     }
 
-    func endpoint() async throws -> Endpoint {
-        if let e = state.endpoint { return e }
-        // Another client of this process already pinged the host (the same registry on both sides).
-        let cacheKey = "\(host)|\(tls.verify)|\(allowPlainHTTP)"
-        if let e = knownEndpoints.withLock({ $0[cacheKey] }) { return e }
-        let e = try await state.once {
-            var scheme = "https"
-            var response: HTTPResponse
-            do {
-                // On a side allowed to fall back to plain HTTP, a server that ignores a TLS hello must not
-                // stall us for the full connect timeout.
-                let probe = HTTPRequest.Timeouts(connectSeconds: self.allowPlainHTTP ? 3 : 15, totalSeconds: 60)
-                response = try await self.send(HTTPRequest(method: "GET", url: "https://\(self.host)/v2/", tls: self.tls,
-                                                           timeouts: probe), what: "ping")
-            } catch let error as TransportError
-                        where self.allowPlainHTTP && [.tls, .timeout, .connectionLost].contains(error.kind) {
-                scheme = "http"
-                self.log("\(self.host) does not speak TLS; using plain HTTP as allowed for this side")
-                response = try await self.send(HTTPRequest(method: "GET", url: "http://\(self.host)/v2/",
-                                                           timeouts: .init(totalSeconds: 60)), what: "ping")
-            }
-            let challenge: AuthChallenge?
-            switch response.status {
-            case 200..<300:
-                challenge = nil
-            case 401:
-                let all = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }
-                challenge = all.first { $0.scheme == "bearer" } ?? all.first { $0.scheme == "basic" }
-            default:
-                throw RegistryError.from(response: response, host: self.host, what: "GET /v2/")
-            }
-            return Endpoint(scheme: scheme, challenge: challenge)
-        }
-        knownEndpoints.withLock { $0[cacheKey] = e }
-        return e
+    var endpointKey: String { "\(host)|\(tls.verify)|\(allowPlainHTTP)" }
+
+    /// The settled scheme, or nil while a side allowed plain HTTP has not been answered yet.
+    var knownScheme: String? {
+        allowPlainHTTP ? knownEndpoints.withLock { $0[endpointKey]?.scheme } : "https"
     }
 
-    /// `scheme://host/v2/<path>`.
-    func url(_ path: String) async throws -> String {
-        "\(try await endpoint().scheme)://\(host)/v2/\(path)"
+    var knownChallenge: AuthChallenge? { knownEndpoints.withLock { $0[endpointKey]?.challenge } }
+
+    func settle(scheme: String) {
+        knownEndpoints.withLock { $0[endpointKey, default: Endpoint()].scheme = scheme }
+    }
+
+    /// Records the challenge of a 401 answered to a request without credentials; false when it
+    /// offers nothing usable.
+    func learnChallenge(from response: HTTPResponse) -> Bool {
+        let all = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }
+        guard let challenge = all.first(where: { $0.scheme == "bearer" }) ?? all.first(where: { $0.scheme == "basic" }) else {
+            return false
+        }
+        knownEndpoints.withLock { $0[endpointKey, default: Endpoint()].challenge = challenge }
+        return true
+    }
+
+    /// `/v2/<path>` on this host; made absolute when sent, once the scheme is known.
+    func url(_ path: String) -> String { "/v2/\(path)" }
+
+    /// Makes a host-relative URL absolute, settling the scheme first if no answer has done it yet.
+    func absolute(_ url: String) async throws -> String {
+        guard url.hasPrefix("/") else { return url }
+        if let scheme = knownScheme { return "\(scheme)://\(host)\(url)" }
+        // Only a request that cannot go out twice gets here first (a side allowed plain HTTP): ping.
+        let ping = try await firstAnswer(HTTPRequest(method: "GET", url: "/v2/", timeouts: .init(totalSeconds: 60)), what: "ping")
+        if ping.status == 401 { _ = learnChallenge(from: ping) }
+        return "\(knownScheme ?? "https")://\(host)\(url)"
+    }
+
+    /// Sends a credential-free request on a side whose scheme is not settled: over TLS and plain HTTP at
+    /// once, so a plain-HTTP registry costs no extra round trip. TLS wins whenever it gets any answer;
+    /// plain HTTP is taken only when TLS fails at the transport (the side was marked insecure).
+    func firstAnswer(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
+        var tlsRequest = request
+        tlsRequest.url = "https://\(host)\(request.url)"
+        // A server that ignores a TLS hello must not stall us for the full connect timeout.
+        tlsRequest.timeouts.connectSeconds = 3
+        var plainRequest = request
+        plainRequest.url = "http://\(host)\(request.url)"
+        async let overTLS = outcome { try await self.send(tlsRequest, what: what) }
+        async let overPlain = outcome { try await self.send(plainRequest, what: what) }
+        switch await overTLS {
+        case .success(let response):
+            settle(scheme: "https")
+            return response   // leaving scope cancels the plain attempt
+        case .failure(let error as TransportError) where [TransportError.Kind.tls, .timeout, .connectionLost].contains(error.kind):
+            let response = try await overPlain.get()
+            if knownScheme == nil { log("\(host) does not speak TLS; using plain HTTP as allowed for this side") }
+            settle(scheme: "http")
+            return response
+        case .failure(let error):
+            throw error
+        }
     }
 
     // MARK: requests with auth and retries
@@ -103,14 +127,18 @@ public final class RegistryClient: Sendable {
                  retryable: Bool = true, reauthorize: Bool = true) async throws -> HTTPResponse {
         var attempt = 0
         var refreshedAuth = false
+        var learnedChallenge = false
         while true {
             var req = request
             req.tls = tls
             req.timeouts.lowSpeedSeconds = retry.stallSeconds
-            let used = try await authorize(&req, repository: repository, actions: actions)
+            let racing = req.url.hasPrefix("/") && knownScheme == nil && req.body == nil
+                && (req.method == "GET" || req.method == "HEAD")
+            if !racing { req.url = try await absolute(req.url) }
+            let used = racing ? nil : try await authorize(&req, repository: repository, actions: actions)
             let response: HTTPResponse
             do {
-                response = try await send(req, what: what)
+                response = racing ? try await firstAnswer(req, what: what) : try await send(req, what: what)
             } catch let error as TransportError {
                 if retryable, error.isTransient, attempt < retry.maxRetries {
                     attempt += 1
@@ -119,6 +147,11 @@ public final class RegistryClient: Sendable {
                     continue
                 }
                 throw RegistryError.from(transport: error, what: what)
+            }
+            if response.status == 401, !learnedChallenge, req.headers["Authorization"] == nil, learnChallenge(from: response) {
+                // The first word from this host: now we know how it wants credentials.
+                learnedChallenge = true
+                continue
             }
             if response.status == 401, reauthorize, !refreshedAuth, let used {
                 // Expired or too narrow: fetch once more, adding the scope the registry asked for.
@@ -166,8 +199,7 @@ public final class RegistryClient: Sendable {
 
     /// Adds an Authorization header per the host's challenge; returns the cached token it used.
     func authorize(_ request: inout HTTPRequest, repository: String?, actions: [String]) async throws -> TokenUse? {
-        let ep = try await endpoint()
-        guard let challenge = ep.challenge else { return nil }
+        guard let challenge = knownChallenge else { return nil }
         // Never send credentials to a host other than the registry's own.
         guard Self.hostOf(request.url) == host else { return nil }
         switch challenge.scheme {
@@ -279,37 +311,21 @@ public final class RegistryClient: Sendable {
     }
 }
 
-/// Ping results per host and TLS mode, shared by every client in the process.
+private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do { return .success(try await body()) } catch { return .failure(error) }
+}
+
+/// What each host answered so far (per TLS mode), shared by every client in the process: the same
+/// registry on both sides learns its scheme and challenge once.
 let knownEndpoints = Locked<[String: RegistryClient.Endpoint]>([:])
 
-/// Mutable per-client state: endpoint discovery (once) and the declared token scopes.
+/// Mutable per-client state: the declared token scopes.
 final class SessionState: Sendable {
     private struct Fields {
-        var endpoint: RegistryClient.Endpoint?
-        var pingTask: Task<RegistryClient.Endpoint, any Error>?
         var declared: [String: Set<String>] = [:]
         var extraScopes: Set<String> = []
     }
     private let fields = Locked(Fields())
-
-    var endpoint: RegistryClient.Endpoint? { fields.withLock { $0.endpoint } }
-
-    func once(_ body: @escaping @Sendable () async throws -> RegistryClient.Endpoint) async throws -> RegistryClient.Endpoint {
-        let task: Task<RegistryClient.Endpoint, any Error> = fields.withLock { f in
-            if let t = f.pingTask { return t }
-            let t = Task { try await body() }
-            f.pingTask = t
-            return t
-        }
-        do {
-            let e = try await task.value
-            fields.withLock { $0.endpoint = e }
-            return e
-        } catch {
-            fields.withLock { $0.pingTask = nil }   // let a later call try again
-            throw error
-        }
-    }
 
     func declare(repository: String, actions: [String]) {
         fields.withLock { $0.declared[repository, default: []].formUnion(actions) }

@@ -118,6 +118,8 @@ final class PromotionTests: XCTestCase {
         XCTAssertTrue(b.waitForAccessLog { $0.count > before })
         let during = Array(b.accessLog().dropFirst(before))
         XCTAssertLessThanOrEqual(during.count, 3, "requests: \(during)")
+        // An anonymous registry is not pinged: the tag HEAD is the first and only word with it.
+        XCTAssertEqual(during.map { "\($0.method) \($0.path)" }, ["HEAD /v2/prod/app/manifests/v1"])
         XCTAssertFalse(during.contains { $0.method != "GET" && $0.method != "HEAD" }, "a no-op writes nothing: \(during)")
         XCTAssertEqual(try report(again)["alreadyPresent"] as? Bool, true)
         let plain = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["-q"])
@@ -226,6 +228,53 @@ final class PromotionTests: XCTestCase {
         XCTAssertEqual(r.exitCode, 0, r.stderrText)
         XCTAssertFalse(r.stderrText.contains("secret"), "no password in -v output")
         XCTAssertFalse(r.stderrText.contains(Data("prod:prod-secret".utf8).base64EncodedString()))
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1", authfile: auth)
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    /// Registries that let anyone read manifests but challenge on blobs or pushes: the challenge is
+    /// learned from the first 401, whichever request gets it, and the copy goes on with credentials.
+    func testChallengeLearnedFromTheFirstRefusedRequest() async throws {
+        let a = try await registry(.htpasswd(users: ["dev": "dev-secret"]))
+        let b = try await registry(.htpasswd(users: ["prod": "prod-secret"]))
+        let image = TestImage.random(layerSizes: [300 << 10, 2 << 20], seed: 21)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1",
+                                        credentials: .basic(username: "dev", password: "dev-secret"))
+        // Fronts that answer manifest reads (and, on the destination, blob HEADs) without credentials by
+        // adding them on the way: the source first refuses at the blob GET, the destination at the POST.
+        func basic(_ user: String, _ pass: String) -> String { "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString() }
+        let src = try proxy(a, rules: [.init(where: { $0.path.contains("/manifests/") && $0.method != "PUT" },
+                                             fault: .setRequestHeader("Authorization", basic("dev", "dev-secret")))])
+        let dst = try proxy(b, rules: [.init(where: { $0.method == "HEAD" },
+                                             fault: .setRequestHeader("Authorization", basic("prod", "prod-secret")))])
+        let auth = try authfile([src.authority: ("dev", "dev-secret"), dst.authority: ("prod", "prod-secret")])
+        let r = try await copy("\(src.authority)/dev/app:v1", "\(dst.authority)/prod/app:v1", ["--json", "--jobs", "1"],
+                               env: ["REGISTRY_AUTH_FILE": auth])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(try XCTUnwrap(try report(r)["blobs"] as? [String: Any])["copied"] as? Int, image.blobs.count)
+        // Exactly one refusal per side: after it every request carries credentials.
+        XCTAssertEqual(src.count(status: 401), 1, "\(src.log.map { "\($0.method) \($0.path) \($0.status)" })")
+        XCTAssertEqual(dst.count(status: 401), 1, "\(dst.log.map { "\($0.method) \($0.path) \($0.status)" })")
+        XCTAssertEqual(src.log.first { $0.status == 401 }.map { $0.method + " " + ($0.path.contains("/blobs/sha256:") ? "blob" : $0.path) }, "GET blob")
+        XCTAssertEqual(dst.log.first { $0.status == 401 }?.method, "POST")
+        XCTAssertEqual(src.log.filter { $0.path == "/v2/" }.count + dst.log.filter { $0.path == "/v2/" }.count, 0, "no ping")
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1", authfile: try authfile([b.host: ("prod", "prod-secret")]))
+        XCTAssertEqual(seen, image.digest)
+    }
+
+    /// An insecure side tries TLS and plain HTTP at once; a registry that speaks TLS must be used over TLS
+    /// although its port answers the plain attempt too (Go's "400: HTTP request to an HTTPS server").
+    func testInsecureSideSpeakingTLSIsUsedOverTLS() async throws {
+        let a = try await registry()
+        let b = try await RegistryProcess.start(auth: .htpasswd(users: ["prod": "prod-secret"]), tls: try TLSIdentity.generate())
+        cleanups.append { b.stop() }
+        let image = TestImage.random(layerSizes: [200 << 10], seed: 22)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        let auth = try authfile([b.host: ("prod", "prod-secret")])
+        let r = try await copy("\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1", ["-v"], env: ["REGISTRY_AUTH_FILE": auth])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("\(a.host) does not speak TLS"), r.stderrText)
+        XCTAssertFalse(r.stderrText.contains("\(b.host) does not speak TLS"), r.stderrText)
         let seen = try await skopeoDigest("\(b.host)/prod/app:v1", authfile: auth)
         XCTAssertEqual(seen, image.digest)
     }
