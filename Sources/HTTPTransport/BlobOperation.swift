@@ -14,6 +14,10 @@ final class BlobOperation: Operation {
 
     private var source: Easy?
     private var destination: Easy?
+    /// The upload request: known from the start, or handed over later (`PendingUpload`).
+    private var upload: HTTPRequest?
+    /// Bytes are kept for an upload (now or later), not only hashed.
+    private let keeps: Bool
     private var destinationStarted = false
     private var sourceOK = false            // final 2xx headers of the current source GET seen
     private var sourceDone = false          // source finished and all bytes are in
@@ -34,6 +38,8 @@ final class BlobOperation: Operation {
         self.transfer = transfer
         self.continuation = continuation
         ring = ByteRing(capacity: max(pipeBytes, 64 << 10))
+        upload = transfer.destination
+        keeps = transfer.destination != nil || transfer.pendingDestination != nil
     }
 
     private var host: String { Easy.hostOf(transfer.source.url) }
@@ -55,7 +61,7 @@ final class BlobOperation: Operation {
     }
 
     private func startDestination(loop: EngineLoop) {
-        guard var request = transfer.destination else { return }
+        guard var request = upload else { return }
         destinationStarted = true
         // The upload idles whenever the source stalls; it must outlive the source's stall detection
         // plus a resume, or a stalled GET would take the whole upload down with it.
@@ -112,7 +118,7 @@ final class BlobOperation: Operation {
             failure = TransportError(kind: .sizeMismatch, message: "source sent more than the \(size) bytes the manifest says", host: host)
             return 0
         }
-        let keep = transfer.destination != nil   // verify-only: hash and drop, nothing drains a ring
+        let keep = keeps   // verify-only: hash and drop, nothing drains a ring
         if keep && n > ring.free {
             if skip == 0 && n == count {
                 getPaused = true
@@ -172,7 +178,16 @@ final class BlobOperation: Operation {
             startSource(loop: loop)
             moved = true
         }
-        if sourceOK && !destinationStarted && transfer.destination != nil {
+        if upload == nil, let pending = transfer.pendingDestination?.take() {
+            switch pending {
+            case .success(let request): upload = request
+            case .failure(let error):
+                fail(error, loop: loop)
+                return true
+            }
+            moved = true
+        }
+        if (sourceOK || sourceDone) && !destinationStarted && upload != nil {
             startDestination(loop: loop)
             moved = true
         }
@@ -231,7 +246,7 @@ final class BlobOperation: Operation {
                 return
             }
             sourceDone = true
-            if transfer.destination == nil {
+            if !keeps {
                 complete(.completed(bytes: received, resumes: resumes, destination: nil), loop: loop)
             } else if !destinationStarted {
                 startDestination(loop: loop)   // empty body: no data callback ever fired

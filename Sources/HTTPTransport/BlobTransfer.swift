@@ -14,6 +14,9 @@ public struct BlobTransfer: Sendable {
     public var maxResumes: Int
     /// Called on the engine thread (cheap work only) with the bytes received so far.
     public var progress: (@Sendable (Int64) -> Void)?
+    /// The upload request arrives later (its session is still being opened): the GET starts now and
+    /// fills the ring meanwhile, so the source's first-byte latency overlaps the session's.
+    public var pendingDestination: PendingUpload?
 
     public init(source: HTTPRequest, destination: HTTPRequest?, expectedDigest: String, expectedSize: Int64?,
                 maxResumes: Int = 3, progress: (@Sendable (Int64) -> Void)? = nil) {
@@ -24,6 +27,28 @@ public struct BlobTransfer: Sendable {
         self.maxResumes = maxResumes
         self.progress = progress
     }
+}
+
+/// The destination of a `BlobTransfer` handed over after the transfer started; see
+/// `HTTPClient.pendingUpload()`. Provide exactly once: a request, or the error that prevented it.
+public final class PendingUpload: Sendable {
+    private let slot = Locked<Result<HTTPRequest, any Error>?>(nil)
+    private let engine: CurlEngine
+
+    init(engine: CurlEngine) { self.engine = engine }
+
+    public func provide(_ request: HTTPRequest) { hand(.success(request)) }
+
+    /// The upload cannot happen: the transfer fails with `error`.
+    public func abandon(_ error: any Error) { hand(.failure(error)) }
+
+    private func hand(_ result: Result<HTTPRequest, any Error>) {
+        slot.withLock { if $0 == nil { $0 = result } }
+        engine.wake()
+    }
+
+    /// Engine thread: the request or error, once provided.
+    func take() -> Result<HTTPRequest, any Error>? { slot.withLock { $0 } }
 }
 
 public enum BlobTransferOutcome: Sendable {

@@ -62,6 +62,8 @@ final class CurlEngine: @unchecked Sendable {
         curl_multi_wakeup(multi)
     }
 
+    func wake() { curl_multi_wakeup(multi) }
+
     func cancel(id: UInt64) {
         locked { cancelIDs.append(id) }
         curl_multi_wakeup(multi)

@@ -55,6 +55,9 @@ public final class HTTPClient: Sendable {
         }
     }
 
+    /// A destination to hand to a `BlobTransfer` once its upload session is open.
+    public func pendingUpload() -> PendingUpload { PendingUpload(engine: engine) }
+
     /// Aborts every transfer in flight (used on SIGINT/SIGTERM); they fail with `.cancelled`.
     public func cancelAll() { engine.cancelAll() }
 

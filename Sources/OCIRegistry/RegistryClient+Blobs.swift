@@ -71,26 +71,54 @@ extension RegistryClient {
         var learnedChallenge = (source: false, destination: false)
         let what = "copy blob \(blob.digest)"
         while true {
-            if location == nil { location = try await startUpload(repository: repository) }
-            let uploadURL = Self.appending(query: "digest=\(blob.digest)", to: location!)
-
             var get = HTTPRequest(method: "GET", url: try await source.absolute(source.url("\(sourceRepository)/blobs/\(blob.digest)")),
                                   followRedirects: true)
             get.tls = source.tls
             get.timeouts.lowSpeedSeconds = retry.stallSeconds
             let sourceKey = try await source.authorize(&get, repository: sourceRepository, actions: ["pull"])
-            var put = HTTPRequest(method: "PUT", url: uploadURL,
-                                  headers: ["Content-Type": "application/octet-stream"])
-            put.tls = tls
-            put.timeouts.lowSpeedSeconds = retry.stallSeconds
-            let destKey = try await authorize(&put, repository: repository, actions: ["pull", "push"])
+            var transfer = BlobTransfer(source: get, destination: nil, expectedDigest: blob.digest,
+                                        expectedSize: blob.size, maxResumes: retry.maxRetries, progress: progress)
+            func upload(to location: String) async throws -> (HTTPRequest, TokenUse?) {
+                var put = HTTPRequest(method: "PUT", url: Self.appending(query: "digest=\(blob.digest)", to: location),
+                                      headers: ["Content-Type": "application/octet-stream"])
+                put.tls = tls
+                put.timeouts.lowSpeedSeconds = retry.stallSeconds
+                let key = try await authorize(&put, repository: repository, actions: ["pull", "push"])
+                return (put, key)
+            }
+            // Without a session yet, the GET starts while the session is opened: its first bytes wait in
+            // the ring instead of costing a round trip after the POST.
+            var put: HTTPRequest
+            var destKey: TokenUse?
+            let pending: PendingUpload? = location == nil ? http.pendingUpload() : nil
+            if let location {
+                (put, destKey) = try await upload(to: location)
+                transfer.destination = put
+            } else {
+                put = HTTPRequest(url: "")
+                transfer.pendingDestination = pending
+            }
+            let planned = transfer
+            async let running = outcome { try await self.http.transfer(planned) }
+            if let pending {
+                do {
+                    let opened = try await startUpload(repository: repository)
+                    location = opened
+                    (put, destKey) = try await upload(to: opened)
+                    pending.provide(put)
+                } catch {
+                    pending.abandon(error)
+                    _ = await running
+                    if let location { await cancelUpload(repository: repository, location: location) }
+                    throw error
+                }
+            }
 
             let outcome: BlobTransferOutcome
-            do {
-                outcome = try await http.transfer(BlobTransfer(source: get, destination: put, expectedDigest: blob.digest,
-                                                               expectedSize: blob.size, maxResumes: retry.maxRetries,
-                                                               progress: progress))
-            } catch let error as TransportError {
+            switch await running {
+            case .success(let value):
+                outcome = value
+            case .failure(let error as TransportError):
                 await cancelUpload(repository: repository, location: location!)
                 location = nil
                 if error.kind == .digestMismatch || error.kind == .sizeMismatch || error.kind == .cancelled
@@ -101,6 +129,8 @@ extension RegistryClient {
                 log("\(what): \(error.message); restarting the upload (\(attempt)/\(retry.maxRetries))")
                 try await retry.sleep(attempt: attempt, retryAfter: nil)
                 continue
+            case .failure(let error):
+                throw error
             }
             switch outcome {
             case .sourceFailed(let response):
@@ -182,6 +212,10 @@ extension RegistryClient {
         let path = requestURL[origin.endIndex...].prefix { $0 != "?" }
         let dir = path.lastIndex(of: "/").map { path[...$0] } ?? "/"
         return origin + dir + location
+    }
+
+    private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch { return .failure(error) }
     }
 
     static func appending(query: String, to url: String) -> String {

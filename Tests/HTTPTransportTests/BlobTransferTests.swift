@@ -40,6 +40,59 @@ final class BlobTransferTests: XCTestCase {
     func testTenMiB() async throws { try await copy(size: 10 << 20, seed: 3) }
     func testHundredMiB() async throws { try await copy(size: 100 << 20, seed: 4) }
 
+    /// The upload request handed over after the GET started (its session was still being opened):
+    /// the GET runs first, the bytes wait (a blob larger than the pipe pauses it), then flow on.
+    func testPendingUploadProvidedAfterTheSourceStarted() async throws {
+        for (size, seed) in [(Int64(0), UInt64(40)), (1, 41), (5 << 20, 42)] {
+            let source = try BlobServer()
+            defer { source.stop() }
+            let sink = try UploadSink()
+            defer { sink.stop() }
+            let blob = RandomBlob(seed: seed, size: size)
+            source.add("/blob", .random(blob))
+            let pending = sharedTestClient.pendingUpload()
+            var transfer = BlobTransfer(source: HTTPRequest(url: source.url("/blob")), destination: nil,
+                                        expectedDigest: blob.digest, expectedSize: size)
+            transfer.pendingDestination = pending
+            let planned = transfer
+            async let outcome = transferWithin(60, planned)
+            let deadline = monotonicNanos() + 10_000_000_000
+            while source.requests.isEmpty && monotonicNanos() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            XCTAssertEqual(source.requests.count, 1, "the GET starts before the upload is known")
+            try await Task.sleep(for: .milliseconds(200))
+            XCTAssertEqual(sink.server.statistics.requests, 0, "nothing uploaded before the request is provided")
+            pending.provide(HTTPRequest(method: "PUT", url: sink.url("/upload?digest=\(blob.digest)")))
+            guard case .completed(let bytes, _, let response) = try await outcome else { return XCTFail("size \(size)") }
+            XCTAssertEqual(bytes, size)
+            XCTAssertEqual(response?.status, 201)
+            sink.waitForUploads(count: 1)
+            XCTAssertEqual(sink.uploads.first?.digest, blob.digest, "size \(size)")
+            XCTAssertEqual(sink.uploads.first?.bytesReceived, size)
+        }
+    }
+
+    func testAbandonedPendingUploadFailsWithTheGivenError() async throws {
+        struct SessionRefused: Error, Equatable {}
+        let source = try BlobServer()
+        defer { source.stop() }
+        let blob = RandomBlob(seed: 43, size: 5 << 20)
+        source.add("/blob", .random(blob))
+        let pending = sharedTestClient.pendingUpload()
+        var transfer = BlobTransfer(source: HTTPRequest(url: source.url("/blob")), destination: nil,
+                                    expectedDigest: blob.digest, expectedSize: blob.size)
+        transfer.pendingDestination = pending
+        let planned = transfer
+        async let outcome = transferWithin(60, planned)
+        try await Task.sleep(for: .milliseconds(100))
+        pending.abandon(SessionRefused())
+        do {
+            _ = try await outcome
+            XCTFail("an abandoned upload must fail the transfer")
+        } catch let error as SessionRefused {
+            XCTAssertEqual(error, SessionRefused())
+        }
+    }
+
     func testVerifyOnlyWithoutDestination() async throws {
         let source = try BlobServer()
         defer { source.stop() }
