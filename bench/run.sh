@@ -105,10 +105,15 @@ measure() {
     local scenario=$1 tool=$2 reg=$3; shift 4
     local before ups_before
     before=$(requests "$reg"); ups_before=$(upload_requests "$reg")
-    if ! /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
+    # Wall time from bash's microsecond clock (GNU time's %e has 10 ms steps: too coarse for a
+    # no-op); GNU time for peak RSS.
+    local t0=$EPOCHREALTIME
+    if ! /usr/bin/time -f "%M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
         echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1
     fi
-    read -r wall rss < "$WORK/time"
+    local t1=$EPOCHREALTIME wall rss
+    wall=$(echo "$t1 - $t0" | bc -l)
+    read -r rss < "$WORK/time"
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
         "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" >> "$RESULTS"
 }
