@@ -9,6 +9,18 @@
 # stops; all traffic stays on 127.0.0.1.
 set -euo pipefail
 
+# skopeo mounts only blobs its on-disk blob-info cache has seen in that registry, so the cache must be
+# under the bench's control (see SKOPEO below). As root that cache is /var/lib/containers/cache: run the
+# whole bench in a mount namespace of its own with a private tmpfs there, which leaves the machine's
+# cache alone and costs the measured commands nothing.
+if [ "$(id -u)" = 0 ] && [ -z "${IMGPROMOTE_BENCH_NS:-}" ]; then
+    mkdir -p /var/lib/containers/cache
+    IMGPROMOTE_BENCH_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+if [ -n "${IMGPROMOTE_BENCH_NS:-}" ]; then
+    mount -t tmpfs -o size=64m,mode=0700 tmpfs /var/lib/containers/cache
+fi
+
 RUNS=${RUNS:-3}
 SCENARIOS=${SCENARIOS:-"cold cold20 index index20 noop noop20 same same20 big"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,19 +77,21 @@ start_proxy() {   # start_proxy NAME TARGET_NAME DELAY_MS
 
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 SKOPEO=(skopeo copy --all --policy "$WORK/policy.json" --src-tls-verify=false --dest-tls-verify=false)
-# skopeo mounts only blobs its on-disk blob-info cache has seen in that registry. Pipelines run it in
-# ephemeral agent pods, whose cache starts empty every build: that is the main comparison ("skopeo").
-# "skopeo-warm" keeps this machine's cache (it seeded the source, so it knows every blob's location),
-# skopeo's best case, shown for the same-registry scenarios where the cache decides mount vs upload.
-# As root the cache is /var/lib/containers/cache: a private tmpfs over it in a mount namespace of its
-# own hides it from that one process and leaves the machine's cache alone.
-if [ "$(id -u)" = 0 ]; then
-    mkdir -p /var/lib/containers/cache
-    unshare -m true 2>/dev/null || { echo "bench: unshare -m is not permitted here; run as root on a host that allows it" >&2; exit 2; }
-    SKOPEO_FRESH=(unshare -m sh -c 'mount -t tmpfs -o size=64m,mode=0700 tmpfs /var/lib/containers/cache && exec "$@"' sh "${SKOPEO[@]}")
+# Pipelines run skopeo in ephemeral agent pods whose cache starts empty every build: that is the main
+# comparison ("skopeo": the cache emptied before every run). "skopeo-warm" restores the cache as it was
+# right after seeding the source (it knows every blob's location there), skopeo's best case, shown for
+# the same-registry scenarios where the cache decides mount vs upload.
+if [ -n "${IMGPROMOTE_BENCH_NS:-}" ]; then
+    SKOPEO_CACHE=/var/lib/containers/cache
 else
-    SKOPEO_FRESH=(env XDG_DATA_HOME="$WORK/skopeo-cache" "${SKOPEO[@]}")   # wiped before every run below
+    export XDG_DATA_HOME="$WORK/xdg"
+    SKOPEO_CACHE="$XDG_DATA_HOME/containers/cache"
 fi
+mkdir -p "$SKOPEO_CACHE"
+skopeo_cache() {   # skopeo_cache empty|warm
+    find "$SKOPEO_CACHE" -mindepth 1 -delete
+    if [ "$1" = warm ]; then cp -a "$WORK/warm-cache/." "$SKOPEO_CACHE/"; fi
+}
 IMGP=("$BIN" copy -q --src-tls-verify=false --dest-tls-verify=false)
 
 start_registry src
@@ -97,6 +111,8 @@ for img in $imgs; do
     skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/$img:v1" \
         "docker://127.0.0.1:${PORT[src]}/bench/$img:v1" >/dev/null
 done
+
+mkdir -p "$WORK/warm-cache"; cp -a "$SKOPEO_CACHE/." "$WORK/warm-cache/"
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
@@ -141,11 +157,10 @@ for scenario in $SCENARIOS; do
                     from="$(src_ref $s cold)"; to="127.0.0.1:${PORT[$s]}/promoted-$scenario-$tool-$run/cold:v1" ;;
             esac
             reg=dst; [[ $scenario == same* ]] && reg=src
-            rm -rf "$WORK/skopeo-cache"
             case $tool in
                 imgpromote)  measure "$scenario" "$tool" "$reg" -- "${IMGP[@]}" "$from" "$to" ;;
-                skopeo)      measure "$scenario" "$tool" "$reg" -- "${SKOPEO_FRESH[@]}" "docker://$from" "docker://$to" ;;
-                skopeo-warm) measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to" ;;
+                skopeo)      skopeo_cache empty; measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to" ;;
+                skopeo-warm) skopeo_cache warm; measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to" ;;
             esac
         done
     done
