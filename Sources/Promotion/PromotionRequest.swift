@@ -12,7 +12,7 @@ public struct PromotionRequest: Sendable {
     /// Plan and report, write nothing.
     public var dryRun: Bool
 
-    public init(source: ImageReference, destination: ImageReference, platform: Platform? = nil, jobs: Int = 6,
+    public init(source: ImageReference, destination: ImageReference, platform: Platform? = nil, jobs: Int = 8,
                 dryRun: Bool = false) {
         self.source = source
         self.destination = destination
