@@ -111,6 +111,10 @@ for img in $imgs; do
     skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/$img:v1" \
         "docker://127.0.0.1:${PORT[src]}/bench/$img:v1" >/dev/null
 done
+# The same push through the delaying proxy finds every blob present and uploads nothing, but teaches
+# skopeo's cache that the blobs live behind that address too (its warm case for same20).
+skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/cold:v1" \
+    "docker://127.0.0.1:${PORT[src20]}/bench/cold:v1" >/dev/null
 
 mkdir -p "$WORK/warm-cache"; cp -a "$SKOPEO_CACHE/." "$WORK/warm-cache/"
 
