@@ -140,10 +140,30 @@ measure() {
 
 src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
 
+# Ceiling: curl uploading the same 5 x 100 MiB layers straight from disk into an empty destination
+# (POST + monolithic PUT, 5 in parallel): no source GET, no hashing. Measured in the cold scenario's
+# rotation, so it sees the same machine state as the two tools.
+cold_layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
+ceiling() {
+    local uploads=() blob t0 t1
+    t0=$EPOCHREALTIME
+    for blob in $cold_layers; do
+        (loc=$(curl -fsS -X POST -D - -o /dev/null "http://127.0.0.1:${PORT[dst]}/v2/ceiling/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+         sep='?'; [[ $loc == *\?* ]] && sep='&'
+         curl -fsS -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' --data-binary "@$WORK/cold/blobs/sha256/${blob#sha256:}" \
+             "$loc${sep}digest=$blob" -o /dev/null) &
+        uploads+=($!)
+    done
+    for u in "${uploads[@]}"; do wait "$u"; done
+    t1=$EPOCHREALTIME
+    printf 'cold\tcurl-ceiling\t%s\t0\t0\t5\n' "$(echo "$t1 - $t0" | bc -l)" >> "$RESULTS"
+}
+
 for scenario in $SCENARIOS; do
     echo "bench: $scenario" >&2
     tools="imgpromote skopeo"
     [[ $scenario == same* ]] && tools="imgpromote skopeo skopeo-warm"
+    [ "$scenario" = cold ] && tools="imgpromote skopeo curl-ceiling"
     for run in $(seq 1 "$RUNS"); do
         for tool in $tools; do
             case $scenario in
@@ -165,32 +185,11 @@ for scenario in $SCENARIOS; do
                 imgpromote)  measure "$scenario" "$tool" "$reg" -- "${IMGP[@]}" "$from" "$to" ;;
                 skopeo)      skopeo_cache empty; measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to" ;;
                 skopeo-warm) skopeo_cache warm; measure "$scenario" "$tool" "$reg" -- "${SKOPEO[@]}" "docker://$from" "docker://$to" ;;
+                curl-ceiling) ceiling ;;
             esac
         done
     done
 done
-
-# Ceiling: curl uploading the same 5 x 100 MiB blobs straight from disk into an empty destination
-# (POST + monolithic PUT, 5 in parallel): no source GET, no hashing.
-if [[ " $SCENARIOS " == *" cold "* ]]; then
-    echo "bench: curl ceiling" >&2
-    layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
-    for run in $(seq 1 "$RUNS"); do
-        reset_registry dst
-        start=$(date +%s.%N)
-        uploads=()
-        for blob in $layers; do
-            (loc=$(curl -fsS -X POST -D - -o /dev/null "http://127.0.0.1:${PORT[dst]}/v2/ceiling/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
-             sep='?'; [[ $loc == *\?* ]] && sep='&'
-             curl -fsS -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' --data-binary "@$WORK/cold/blobs/sha256/${blob#sha256:}" \
-                 "$loc${sep}digest=$blob" -o /dev/null) &
-            uploads+=($!)
-        done
-        for u in "${uploads[@]}"; do wait "$u"; done
-        end=$(date +%s.%N)
-        printf 'cold\tcurl-ceiling\t%s\t0\t0\t5\n' "$(echo "$end - $start" | bc -l)" >> "$RESULTS"
-    done
-fi
 
 python3 - "$RESULTS" <<'PY'
 import statistics, sys, collections
