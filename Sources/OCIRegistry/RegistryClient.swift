@@ -153,6 +153,18 @@ public final class RegistryClient: Sendable {
                 learnedChallenge = true
                 continue
             }
+            if response.status == 403, !learnedChallenge, req.headers["Authorization"] == nil, knownChallenge == nil,
+               credentials != nil {
+                // Some fronts refuse anonymous requests with 403 instead of challenging: ask /v2/, which
+                // must challenge, before calling it a denial of the credentials we never sent.
+                learnedChallenge = true
+                // The request was answered, so the scheme is settled (by the race, if there was one).
+                var ping = HTTPRequest(method: "GET", url: "\(knownScheme ?? "https")://\(host)/v2/", timeouts: .init(totalSeconds: 60))
+                ping.tls = tls
+                if let answer = try? await send(ping, what: "ping"), answer.status == 401, learnChallenge(from: answer) {
+                    continue
+                }
+            }
             if response.status == 401, reauthorize, !refreshedAuth, let used {
                 // Expired or too narrow: fetch once more, adding the scope the registry asked for.
                 refreshedAuth = true

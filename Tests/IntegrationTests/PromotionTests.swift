@@ -262,6 +262,30 @@ final class PromotionTests: XCTestCase {
         XCTAssertEqual(seen, image.digest)
     }
 
+    /// A front that refuses anonymous requests with 403 instead of a challenge: with credentials at hand,
+    /// imgpromote asks /v2/ for the challenge once and goes on, instead of reporting a denial.
+    func testForbiddenAnonymousRequestLeadsToTheChallengeNotADenial() async throws {
+        let a = try await registry(.htpasswd(users: ["dev": "dev-secret"]))
+        let b = try await registry()
+        let image = TestImage.random(layerSizes: [100 << 10], seed: 23)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1",
+                                        credentials: .basic(username: "dev", password: "dev-secret"))
+        let denied = #"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#
+        let front = try proxy(a, rules: [.init(where: { $0.headers["Authorization"] == nil && $0.pathWithoutQuery != "/v2/" },
+                                               fault: .status(403, body: denied))])
+        let auth = try authfile([front.authority: ("dev", "dev-secret")])
+        let r = try await copy("\(front.authority)/dev/app:v1", "\(b.host)/prod/app:v1", ["-v"], env: ["REGISTRY_AUTH_FILE": auth])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(front.log.filter { $0.status == 403 }.count, 1, "\(front.log.map { "\($0.method) \($0.path) \($0.status)" })")
+        XCTAssertEqual(front.log.filter { $0.path == "/v2/" }.map(\.status), [401])
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1")
+        XCTAssertEqual(seen, image.digest)
+
+        // Without credentials the 403 stands: a denial, exit 4, one line.
+        let anonymous = try await copy("\(front.authority)/dev/app:v1", "\(b.host)/prod/other:v1")
+        XCTAssertEqual(anonymous.exitCode, 4, anonymous.stderrText)
+    }
+
     /// An insecure side tries TLS and plain HTTP at once; a registry that speaks TLS must be used over TLS
     /// although its port answers the plain attempt too (Go's "400: HTTP request to an HTTPS server").
     func testInsecureSideSpeakingTLSIsUsedOverTLS() async throws {
