@@ -214,10 +214,6 @@ extension RegistryClient {
         return origin + dir + location
     }
 
-    private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
-        do { return .success(try await body()) } catch { return .failure(error) }
-    }
-
     static func appending(query: String, to url: String) -> String {
         url + (url.contains("?") ? "&" : "?") + query
     }

@@ -323,7 +323,8 @@ public final class RegistryClient: Sendable {
     }
 }
 
-private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+/// The result of `body` as a value, for work started with `async let` and inspected before deciding.
+func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
 }
 
