@@ -88,19 +88,17 @@ extension RegistryClient {
             }
             // Without a session yet, the GET starts while the session is opened: its first bytes wait in
             // the ring instead of costing a round trip after the POST.
-            var put: HTTPRequest
+            var put = HTTPRequest(url: "")
             var destKey: TokenUse?
-            let pending: PendingUpload? = location == nil ? http.pendingUpload() : nil
             if let location {
                 (put, destKey) = try await upload(to: location)
                 transfer.destination = put
             } else {
-                put = HTTPRequest(url: "")
-                transfer.pendingDestination = pending
+                transfer.pendingDestination = http.pendingUpload()
             }
             let planned = transfer
             async let running = outcome { try await self.http.transfer(planned) }
-            if let pending {
+            if let pending = planned.pendingDestination {
                 do {
                     let opened = try await startUpload(repository: repository)
                     location = opened

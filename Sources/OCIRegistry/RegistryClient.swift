@@ -84,11 +84,24 @@ public final class RegistryClient: Sendable {
     /// Makes a host-relative URL absolute, settling the scheme first if no answer has done it yet.
     func absolute(_ url: String) async throws -> String {
         guard url.hasPrefix("/") else { return url }
-        if let scheme = knownScheme { return "\(scheme)://\(host)\(url)" }
-        // Only a request that cannot go out twice gets here first (a side allowed plain HTTP): ping.
-        let ping = try await firstAnswer(HTTPRequest(method: "GET", url: "/v2/", timeouts: .init(totalSeconds: 60)), what: "ping")
-        if ping.status == 401 { _ = learnChallenge(from: ping) }
+        // Only a request that cannot go out twice gets here first (a side allowed plain HTTP): probe.
+        if knownScheme == nil { _ = try await probe() }
         return "\(knownScheme ?? "https")://\(host)\(url)"
+    }
+
+    /// `GET /v2/`, which challenges whenever the registry wants credentials: settles the scheme if
+    /// needed and records the challenge. True when it learned one.
+    func probe() async throws -> Bool {
+        var ping = HTTPRequest(method: "GET", url: "/v2/", timeouts: .init(totalSeconds: 60))
+        let answer: HTTPResponse
+        if let scheme = knownScheme {
+            ping.url = "\(scheme)://\(host)/v2/"
+            ping.tls = tls
+            answer = try await send(ping, what: "ping")
+        } else {
+            answer = try await firstAnswer(ping, what: "ping")
+        }
+        return answer.status == 401 && learnChallenge(from: answer)
     }
 
     /// Sends a credential-free request on a side whose scheme is not settled: over TLS and plain HTTP at
@@ -97,6 +110,7 @@ public final class RegistryClient: Sendable {
     func firstAnswer(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
         var tlsRequest = request
         tlsRequest.url = "https://\(host)\(request.url)"
+        tlsRequest.tls = tls
         // A server that ignores a TLS hello must not stall us for the full connect timeout.
         tlsRequest.timeouts.connectSeconds = 3
         var plainRequest = request
@@ -158,12 +172,7 @@ public final class RegistryClient: Sendable {
                 // Some fronts refuse anonymous requests with 403 instead of challenging: ask /v2/, which
                 // must challenge, before calling it a denial of the credentials we never sent.
                 learnedChallenge = true
-                // The request was answered, so the scheme is settled (by the race, if there was one).
-                var ping = HTTPRequest(method: "GET", url: "\(knownScheme ?? "https")://\(host)/v2/", timeouts: .init(totalSeconds: 60))
-                ping.tls = tls
-                if let answer = try? await send(ping, what: "ping"), answer.status == 401, learnChallenge(from: answer) {
-                    continue
-                }
+                if (try? await probe()) == true { continue }
             }
             if response.status == 401, reauthorize, !refreshedAuth, let used {
                 // Expired or too narrow: fetch once more, adding the scope the registry asked for.
