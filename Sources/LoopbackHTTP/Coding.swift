@@ -96,25 +96,9 @@ public enum FormCoding {
         }
     }
 
-    /// Percent-encodes everything but unreserved characters (RFC 3986).
-    public static func percentEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
-            }
-        }
-        return out
-    }
-
     /// Encodes pairs as `a=1&b=2`.
     public static func encode(_ items: [(String, String)]) -> String {
-        items.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&")
+        items.map { URLText.percentEncode($0.0) + "=" + URLText.percentEncode($0.1) }.joined(separator: "&")
     }
 }
 

@@ -24,7 +24,7 @@ extension RegistryClient {
     public func mount(repository: String, digest: String, from source: String) async throws -> MountResult {
         await declare(repository: source, actions: ["pull"])
         let request = HTTPRequest(method: "POST",
-                                  url: url("\(repository)/blobs/uploads/?mount=\(digest)&from=\(Self.formEncode(source))"),
+                                  url: url("\(repository)/blobs/uploads/?mount=\(digest)&from=\(URLText.percentEncode(source))"),
                                   timeouts: .init(totalSeconds: 120))
         let what = "mount blob \(digest) from \(source) into \(repository)"
         let response = try await execute(request, repository: repository, actions: ["pull", "push"], what: what)

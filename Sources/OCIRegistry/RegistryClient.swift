@@ -260,16 +260,16 @@ public final class RegistryClient: Sendable {
         let cred = try await credentials?.credential(host: host, repository: repository)
         var request: HTTPRequest
         if let refresh = cred?.identityToken {
-            var form = "grant_type=refresh_token&client_id=imgpromote&refresh_token=\(Self.formEncode(refresh))"
-            if let service = challenge.service { form += "&service=\(Self.formEncode(service))" }
-            if !scopes.isEmpty { form += "&scope=\(Self.formEncode(scopes.joined(separator: " ")))" }
+            var form = "grant_type=refresh_token&client_id=imgpromote&refresh_token=\(URLText.percentEncode(refresh))"
+            if let service = challenge.service { form += "&service=\(URLText.percentEncode(service))" }
+            if !scopes.isEmpty { form += "&scope=\(URLText.percentEncode(scopes.joined(separator: " ")))" }
             request = HTTPRequest(method: "POST", url: realm, headers: ["Content-Type": "application/x-www-form-urlencoded"],
                                   body: Array(form.utf8), tls: tls, timeouts: .init(totalSeconds: 60))
         } else {
             var query: [String] = []
-            if let service = challenge.service { query.append("service=\(Self.formEncode(service))") }
-            for s in scopes { query.append("scope=\(Self.formEncode(s))") }
-            if let user = cred?.username { query.append("account=\(Self.formEncode(user))") }
+            if let service = challenge.service { query.append("service=\(URLText.percentEncode(service))") }
+            for s in scopes { query.append("scope=\(URLText.percentEncode(s))") }
+            if let user = cred?.username { query.append("account=\(URLText.percentEncode(user))") }
             let sep = realm.contains("?") ? "&" : "?"
             request = HTTPRequest(method: "GET", url: realm + (query.isEmpty ? "" : sep + query.joined(separator: "&")),
                                   tls: tls, timeouts: .init(totalSeconds: 60))
@@ -316,20 +316,6 @@ public final class RegistryClient: Sendable {
             }
         }
     }
-
-    static func formEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
-            }
-        }
-        return out
-    }
 }
 
 /// The result of `body` as a value, for work started with `async let` and inspected before deciding.
@@ -370,8 +356,4 @@ final class SessionState: Sendable {
             return out.sorted()
         }
     }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

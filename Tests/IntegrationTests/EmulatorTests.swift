@@ -99,22 +99,6 @@ final class EmulatorTests: XCTestCase {
         "Basic " + Base64.encode(Array("\(user):\(password)".utf8))
     }
 
-    static func percentEncode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                 UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
-            }
-        }
-        return out
-    }
-
     static func sha256(_ s: String) -> [UInt8] {
         let h = SHA256()
         h.update(Array(s.utf8))
@@ -198,14 +182,14 @@ final class EmulatorTests: XCTestCase {
         if let challenge, let method, !challenge.isEmpty { items.append(("code_challenge_method", method)) }
         items += [("redirect_uri", redirect), ("response_type", responseType)]
         return f.cluster.oauthURL + "/oauth/authorize?"
-            + items.map { "\($0.0)=\(EmulatorTests.percentEncode($0.1))" }.joined(separator: "&")
+            + items.map { "\($0.0)=\(URLText.percentEncode($0.1))" }.joined(separator: "&")
     }
 
     func exchange(_ f: Fixture, code: String, verifier: String?) async throws -> HTTPResponse {
         var form = [("code", code)]
         if let verifier { form.append(("code_verifier", verifier)) }
         form += [("grant_type", "authorization_code"), ("redirect_uri", f.cluster.oauthURL + "/oauth/token/implicit")]
-        let body = form.map { "\($0.0)=\(EmulatorTests.percentEncode($0.1))" }.joined(separator: "&")
+        let body = form.map { "\($0.0)=\(URLText.percentEncode($0.1))" }.joined(separator: "&")
         return try await send("POST", f.cluster.oauthURL + "/oauth/token",
                               headers: [("Authorization", EmulatorTests.basic("openshift-challenging-client", "")),
                                         ("Content-Type", "application/x-www-form-urlencoded"),
@@ -628,7 +612,7 @@ final class EmulatorTests: XCTestCase {
     }
 
     func registryToken(_ f: Fixture, apiToken: String, scopes: [String]) async throws -> (HTTPResponse, String?) {
-        let query = (["service=openshift-registry"] + scopes.map { "scope=" + Self.percentEncode($0) }).joined(separator: "&")
+        let query = (["service=openshift-registry"] + scopes.map { "scope=" + URLText.percentEncode($0) }).joined(separator: "&")
         let r = try await send("GET", f.cluster.apiURL + "/openshift/token?" + query,
                                headers: [("Authorization", Self.basic("anything", apiToken))], caFile: f.cluster.caBundlePath)
         guard r.status == 200 else { return (r, nil) }
