@@ -61,7 +61,8 @@ public enum FileSystem {
         try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
-    static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws {
+    /// Writes all of `buf` to `fd`, retrying short writes and EINTR; `path` names it in errors.
+    public static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws {
         var done = 0
         while done < buf.count {
             let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)

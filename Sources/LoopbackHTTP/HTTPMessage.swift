@@ -310,6 +310,13 @@ final class BodyDecoder {
     }
 }
 
+/// The lines of a message head, LF-split with a trailing CR dropped (bare LF tolerated).
+private func headLines(_ bytes: [UInt8]) -> [String] {
+    bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+        String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
+    }
+}
+
 /// Parsed request line + headers.
 struct RequestHead {
     var method: String
@@ -318,11 +325,7 @@ struct RequestHead {
     var headers: HeaderFields
 
     init(_ bytes: [UInt8]) throws {
-        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
-            var l = line
-            if l.last == 0x0D { l = l.dropLast() }
-            return String(decoding: l, as: UTF8.self)
-        }
+        var lines = headLines(bytes)
         while lines.first == "" { lines.removeFirst() }     // tolerate stray CRLF between requests
         guard let first = lines.first else { throw LoopbackError("empty request") }
         let parts = first.split(separator: " ", omittingEmptySubsequences: true)
@@ -342,11 +345,7 @@ struct ResponseHead {
     var headers: HeaderFields
 
     init(_ bytes: [UInt8]) throws {
-        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
-            var l = line
-            if l.last == 0x0D { l = l.dropLast() }
-            return String(decoding: l, as: UTF8.self)
-        }
+        let lines = headLines(bytes)
         guard let first = lines.first else { throw LoopbackError("empty response") }
         let parts = first.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let code = Int(parts[1]) else {

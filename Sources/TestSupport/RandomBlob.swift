@@ -93,15 +93,7 @@ public struct RandomBlob: Sendable, Hashable {
         let h = SHA256()
         try forEachChunk { chunk in
             h.update(chunk.baseAddress!, count: chunk.count)
-            var done = 0
-            while done < chunk.count {
-                let n = Glibc.write(fd, chunk.baseAddress! + done, chunk.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LoopbackError.posix("write \(path)")
-                }
-                done += n
-            }
+            try FileSystem.writeAll(fd, UnsafeRawBufferPointer(chunk), path: path)
         }
         let d = "sha256:" + SHA256.hex(h.finalize())
         randomBlobDigests.withLock { $0[self] = d }
