@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for tool in docker-registry skopeo python3 curl bc; do
+for tool in docker-registry skopeo python3 curl bc cc; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run .ci/install-deps.sh)" >&2; exit 2; }
 done
 [ -x /usr/bin/time ] || { echo "bench: GNU time is missing (apt-get install time)" >&2; exit 2; }
@@ -68,9 +68,12 @@ reset_registry() { stop_registry "$1"; start_registry "$1"; }
 requests() { grep -acE '^[0-9.]+ - - \[' "$WORK/$1.log" || true; }
 upload_requests() { grep -aE '^[0-9.]+ - - \[' "$WORK/$1.log" | grep -acE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' || true; }
 
+# The delaying proxy is C so that it takes next to no CPU from the 2 cores the tools are measured on
+# (see the comment at the top of latency-proxy.c).
+cc -O2 -pthread -o "$WORK/latency-proxy" "$ROOT/bench/latency-proxy.c"
 start_proxy() {   # start_proxy NAME TARGET_NAME DELAY_MS
     local port; port=$(free_port)
-    python3 "$ROOT/bench/latency-proxy.py" "$port" "${PORT[$2]}" "$3" &
+    "$WORK/latency-proxy" "$port" "${PORT[$2]}" "$3" &
     PIDS+=($!); PORT[$1]=$port
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
 }
