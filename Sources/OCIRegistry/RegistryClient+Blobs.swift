@@ -121,7 +121,7 @@ extension RegistryClient {
                 location = nil
                 if error.kind == .digestMismatch || error.kind == .sizeMismatch || error.kind == .cancelled
                     || attempt >= retry.maxRetries {
-                    throw RegistryError.from(transport: error, what: what)
+                    throw failure(error, what)
                 }
                 attempt += 1
                 log("\(what): \(error.message); restarting the upload (\(attempt)/\(retry.maxRetries))")

@@ -16,6 +16,9 @@ public final class RegistryClient: Sendable {
     let log: @Sendable (String) -> Void
     /// Fall back to http:// when the host does not speak TLS (a side the user marked insecure).
     let allowPlainHTTP: Bool
+    /// How the user spells this side's flags ("--src-"), so TLS and connection failures can say
+    /// which flag to change; nil outside the CLI.
+    let flagPrefix: String?
     let state = SessionState()
     let tokens = TokenCache()
 
@@ -23,9 +26,11 @@ public final class RegistryClient: Sendable {
     ///   - host: `host[:port]` as in image references.
     ///   - allowPlainHTTP: fall back to http:// when the host does not speak TLS. Only for sides the
     ///     user marked insecure: credentials then travel in clear text.
+    ///   - flagPrefix: the side's CLI flag prefix (`--src-`), named in TLS and connection errors.
     public init(host: String, tls: TLSOptions = .default, allowPlainHTTP: Bool = false,
                 credentials: (any CredentialProvider)? = nil, http: HTTPClient = .shared,
-                retry: RetryPolicy = RetryPolicy(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+                retry: RetryPolicy = RetryPolicy(), flagPrefix: String? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.host = host
         self.tls = tls
         self.http = http
@@ -33,6 +38,12 @@ public final class RegistryClient: Sendable {
         self.retry = retry
         self.log = log
         self.allowPlainHTTP = allowPlainHTTP
+        self.flagPrefix = flagPrefix
+    }
+
+    /// A transport failure as the CLI reports it, with what to change on this side.
+    func failure(_ error: TransportError, _ what: String) -> RegistryError {
+        RegistryError.from(transport: error, what: what, flagPrefix: flagPrefix, plainAllowed: allowPlainHTTP)
     }
 
     /// Asks for these actions on `repository` in every token of this client, so one token serves
@@ -160,7 +171,7 @@ public final class RegistryClient: Sendable {
                     try await retry.sleep(attempt: attempt, retryAfter: nil)
                     continue
                 }
-                throw RegistryError.from(transport: error, what: what)
+                throw failure(error, what)
             }
             if response.status == 401, !learnedChallenge, req.headers["Authorization"] == nil, learnChallenge(from: response) {
                 // The first word from this host: now we know how it wants credentials.
@@ -288,7 +299,7 @@ public final class RegistryClient: Sendable {
                     try await retry.sleep(attempt: attempt, retryAfter: nil)
                     continue
                 }
-                throw RegistryError.from(transport: error, what: "token request")
+                throw failure(error, "token request")
             }
             log("GET \(Self.hostOf(realm))\(Self.redactedPath(realm)) (token) -> \(response.status)")
             if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {

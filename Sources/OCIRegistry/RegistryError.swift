@@ -70,15 +70,32 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         return RegistryError(kind, "\(host): \(what): \(summary)", status: response.status)
     }
 
-    static func from(transport error: TransportError, what: String) -> RegistryError {
+    /// Classifies a failure below HTTP. TLS and connection failures say what to change, naming the
+    /// side's flags when `flagPrefix` (`--src-`) is known.
+    static func from(transport error: TransportError, what: String, flagPrefix: String? = nil,
+                     plainAllowed: Bool = false) -> RegistryError {
         if error.host.isEmpty { return RegistryError(error.kind == .cancelled ? .other : .network, "\(what): \(error.message)") }
+        let host = error.host
+        let flag = { (name: String) in flagPrefix.map { "\($0)\(name)" } ?? "the side's \(name) option" }
         switch error.kind {
         case .digestMismatch, .sizeMismatch:
-            return RegistryError(.integrity, "\(error.host): \(what): \(error.message)")
+            return RegistryError(.integrity, "\(host): \(what): \(error.message)")
         case .tlsUntrusted:
-            return RegistryError(.network, "\(error.host): \(what): certificate not trusted (\(error.message))")
+            return RegistryError(.network, "\(host): \(what): certificate not trusted (\(error.message)); pass the CA that signed it with \(flag("ca-file")) FILE, or skip verification with \(flag("tls-verify"))=false (unsafe)")
+        case .tls where !plainAllowed && Self.answeredInPlainHTTP(error.message):
+            return RegistryError(.network, "\(host): \(what): the registry answered in plain HTTP, not TLS; if it is served without TLS, pass \(flag("tls-verify"))=false")
+        case .tls:
+            return RegistryError(.network, "\(host): \(what): TLS handshake failed (\(error.message)); check the registry host and port, or \(flag("ca-file"))")
+        case .couldNotResolve, .couldNotConnect:
+            return RegistryError(.network, "\(host): \(what): \(error.message); check the registry host and port, and HTTPS_PROXY/NO_PROXY")
         default:
-            return RegistryError(.network, "\(error.host): \(what): \(error.message)")
+            return RegistryError(.network, "\(host): \(what): \(error.message)")
         }
+    }
+
+    /// OpenSSL's words for a peer whose first bytes are not a TLS record, as when an HTTP server
+    /// answers the hello ("wrong version number"; "packet length too long" with some servers).
+    static func answeredInPlainHTTP(_ message: String) -> Bool {
+        message.contains("wrong version number") || message.contains("packet length too long")
     }
 }

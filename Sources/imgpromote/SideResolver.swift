@@ -77,7 +77,7 @@ struct SideResolver<Side: SideName> {
             let cred = try await session.registryCredential()
             let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
                                         credentials: StaticCredentials(RegistryCredential(username: cred.username, password: cred.password)),
-                                        retry: global.retryPolicy, log: log)
+                                        retry: global.retryPolicy, flagPrefix: options.flag, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
         }
         if let override = options.registry { reference.registry = override }
@@ -94,7 +94,8 @@ struct SideResolver<Side: SideName> {
         }
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
         let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
-                                    credentials: AuthFileCredentials(file: authFile), retry: global.retryPolicy, log: log)
+                                    credentials: AuthFileCredentials(file: authFile), retry: global.retryPolicy,
+                                    flagPrefix: options.flag, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)
     }
 }

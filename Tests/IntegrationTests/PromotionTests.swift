@@ -303,6 +303,42 @@ final class PromotionTests: XCTestCase {
         XCTAssertEqual(seen, image.digest)
     }
 
+    /// A verifying side that meets a plain-HTTP registry, or a certificate it cannot trust, fails with
+    /// exit 6 and one line naming the flag of that side that fixes it; with the CA given, it works.
+    func testTLSFailuresNameTheFlagOfTheirSide() async throws {
+        let a = try await registry()
+        let identity = try TLSIdentity.generate()
+        let b = try await RegistryProcess.start(auth: .none, tls: identity)
+        cleanups.append { b.stop() }
+        let image = TestImage.random(layerSizes: [4096], seed: 24)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1")
+        func oneLine(_ r: ProcessResult) -> String {
+            let lines = r.stderrText.split(separator: "\n").filter { !$0.contains("warning:") }
+            XCTAssertEqual(lines.count, 1, r.stderrText)
+            XCTAssertEqual(r.stdoutText, "")
+            return lines.first.map(String.init) ?? ""
+        }
+
+        let plain = try await imgpromote(["copy", "-q", "--dest-tls-verify=false", "\(a.host)/dev/app:v1", "\(a.host)/prod/app:v1"])
+        XCTAssertEqual(plain.exitCode, 6, plain.stderrText)
+        let plainLine = oneLine(plain)
+        XCTAssertTrue(plainLine.contains("plain HTTP") && plainLine.contains("--src-tls-verify=false"), plainLine)
+        XCTAssertFalse(plainLine.contains("--dest-"), plainLine)
+
+        let untrusted = try await imgpromote(["copy", "-q", "--src-tls-verify=false", "\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1"])
+        XCTAssertEqual(untrusted.exitCode, 6, untrusted.stderrText)
+        let untrustedLine = oneLine(untrusted)
+        XCTAssertTrue(untrustedLine.contains("not trusted") && untrustedLine.contains("--dest-ca-file"), untrustedLine)
+        XCTAssertFalse(untrustedLine.contains("plain HTTP"), untrustedLine)
+
+        let ca = try XCTUnwrap(identity.caPath)
+        let trusted = try await imgpromote(["copy", "-q", "--src-tls-verify=false", "--dest-ca-file", ca,
+                                            "\(a.host)/dev/app:v1", "\(b.host)/prod/app:v1"])
+        XCTAssertEqual(trusted.exitCode, 0, trusted.stderrText)
+        let seen = try await skopeoDigest("\(b.host)/prod/app:v1")
+        XCTAssertEqual(seen, image.digest)
+    }
+
     func testCorruptedBlobExitsSevenAndWritesNoTag() async throws {
         let a = try await registry(), b = try await registry()
         let image = TestImage.random(layerSizes: [2 << 20], seed: 9)

@@ -1,5 +1,6 @@
 import Testing
 @testable import OCIRegistry
+import HTTPTransport
 
 private func decode(_ status: Int, _ body: String) -> RegistryErrorResponse {
     RegistryErrorResponse.decode(status: status, body: Array(body.utf8))
@@ -100,5 +101,30 @@ private func decode(_ status: Int, _ body: String) -> RegistryErrorResponse {
         #expect(DiagnosticText.quote("a\"b\\c\n\u{7}") == #""a\"b\\c\n\u{7}""#)
         #expect(DiagnosticText.quote(String(repeating: "y", count: 500), limit: 10) == "\"yyyyyyyyyy…\"")
         #expect(DiagnosticText.trim("\r\n x \r\n") == "x")
+    }
+
+    /// Transport failures say what to change, with the side's own flag when it is known.
+    @Test func transportFailuresNameTheFlagThatFixesThem() {
+        func failure(_ kind: TransportError.Kind, _ message: String, prefix: String? = "--dest-", plain: Bool = false) -> RegistryError {
+            RegistryError.from(transport: TransportError(kind: kind, message: message, host: "reg.example:5000"),
+                               what: "HEAD manifest app:v1", flagPrefix: prefix, plainAllowed: plain)
+        }
+        let plain = failure(.tls, "OpenSSL/3.0.22: error:0A00010B:SSL routines::wrong version number (curl 35)")
+        #expect(plain.kind == .network && plain.exitCode == 6)
+        #expect(plain.message.hasPrefix("reg.example:5000: HEAD manifest app:v1: "))
+        #expect(plain.message.contains("plain HTTP") && plain.message.contains("--dest-tls-verify=false"))
+        #expect(failure(.tls, "error:0A0000C6:SSL routines::packet length too long (curl 35)").message.contains("plain HTTP"))
+        // A side already allowed plain HTTP did not fail for that reason: no advice to allow it.
+        #expect(!failure(.tls, "wrong version number", plain: true).message.contains("tls-verify=false"))
+        let other = failure(.tls, "error:0A000410:SSL routines::sslv3 alert handshake failure (curl 35)")
+        #expect(!other.message.contains("plain HTTP") && other.message.contains("--dest-ca-file"))
+        let untrusted = failure(.tlsUntrusted, "unable to get local issuer certificate (curl 60)", prefix: "--src-")
+        #expect(untrusted.message.contains("--src-ca-file FILE") && untrusted.message.contains("--src-tls-verify=false (unsafe)"))
+        #expect(untrusted.message.contains("unable to get local issuer certificate"))
+        // Outside the CLI no flag is invented.
+        let library = failure(.tlsUntrusted, "unable to get local issuer certificate", prefix: nil)
+        #expect(!library.message.contains("--") && library.message.contains("ca-file option"))
+        #expect(failure(.couldNotConnect, "Connection refused (curl 7)").message.contains("HTTPS_PROXY/NO_PROXY"))
+        #expect(failure(.digestMismatch, "blob content hashes to sha256:aa, expected sha256:bb").kind == .integrity)
     }
 }
