@@ -34,6 +34,16 @@ static inline CURLcode ccurl_getinfo_ptr(CURL *_Nonnull h, CURLINFO i, void *_Nu
 
 static inline CURLMcode ccurl_multi_setopt_long(CURLM *_Nonnull m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 
+/// libcurl's compiled-in CA bundle and CA directory (either may be NULL).
+static inline const char *_Nullable ccurl_default_cainfo(void) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v->age >= CURLVERSION_SEVENTH ? v->cainfo : NULL;
+}
+static inline const char *_Nullable ccurl_default_capath(void) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v->age >= CURLVERSION_SEVENTH ? v->capath : NULL;
+}
+
 /// OpenSSL must be told not to register its atexit cleanup before curl_global_init: it races with
 /// transfers still finishing on the engine thread at exit (swift-corelibs-foundation#5469).
 static inline int ccurl_global_init(void) {

@@ -53,7 +53,7 @@ final class Easy {
     }
 
     private func set(_ option: CURLoption, _ value: Int) { _ = ccurl_setopt_long(handle, option, value) }
-    private func set(_ option: CURLoption, _ value: String) { _ = ccurl_setopt_str(handle, option, value) }
+    private func set(_ option: CURLoption, _ value: String?) { _ = ccurl_setopt_str(handle, option, value) }
 
     private func configure(_ configuration: HTTPClient.Configuration, streamedUploadSize: Int64?) throws {
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -74,7 +74,8 @@ final class Easy {
         set(CURLOPT_TCP_KEEPALIVE, 1)
         _ = errorBuffer.withUnsafeMutableBufferPointer { ccurl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, $0.baseAddress) }
 
-        // TLS: the side's CA bundle is added to the system roots (CAINFO_BLOB and CAINFO both load).
+        // TLS: the side's own CA, if any, plus the system roots (see `SystemTrust` for why the roots
+        // are not left to libcurl's defaults).
         let tls = request.tls
         set(CURLOPT_SSL_VERIFYPEER, tls.verify ? 1 : 0)
         set(CURLOPT_SSL_VERIFYHOST, tls.verify ? 2 : 0)
@@ -84,6 +85,18 @@ final class Easy {
                 throw TransportError(kind: .tls, message: "cannot read CA file \(file)", host: host)
             }
             caPEM += [10] + bytes
+        }
+        if tls.verify {
+            switch configuration.systemTrust {
+            case .directory(let dir):
+                set(CURLOPT_CAINFO, nil as String?)
+                set(CURLOPT_CAPATH, dir)
+            case .bundle(let file):
+                set(CURLOPT_CAPATH, nil as String?)
+                if caPEM.isEmpty { set(CURLOPT_CAINFO, file) } else { caPEM += [10] + SystemTrust.bundleContents(file) }
+            case .libcurlDefault:
+                break
+            }
         }
         if !caPEM.isEmpty {
             _ = caPEM.withUnsafeMutableBytes { ccurl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, $0.baseAddress!, $0.count) }

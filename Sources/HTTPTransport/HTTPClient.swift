@@ -21,13 +21,17 @@ public final class HTTPClient: Sendable {
         /// Proxy settings; read from the environment by default.
         public var proxy: ProxySettings
         public var userAgent: String
+        /// The system's root certificates, added to every verifying side's own CA (see `SystemTrust`).
+        public var systemTrust: SystemTrust
 
         public init(receiveBufferBytes: Int = 1 << 20, pipeBufferBytes: Int = 1 << 20,
-                    proxy: ProxySettings = .fromEnvironment(), userAgent: String = "imgpromote") {
+                    proxy: ProxySettings = .fromEnvironment(), userAgent: String = "imgpromote",
+                    systemTrust: SystemTrust = .detected) {
             self.receiveBufferBytes = receiveBufferBytes
             self.pipeBufferBytes = pipeBufferBytes
             self.proxy = proxy
             self.userAgent = userAgent
+            self.systemTrust = systemTrust
         }
     }
 

@@ -33,7 +33,8 @@ public struct TLSIdentity: Sendable, Hashable {
     /// Files go into `directory` (created if missing) or a fresh temporary directory; remove it with
     /// `remove()` when done.
     public static func generate(commonName: String = "127.0.0.1", sans: [String] = ["127.0.0.1", "localhost"],
-                                directory: String? = nil, validDays: Int = 30) throws -> TLSIdentity {
+                                directory: String? = nil, validDays: Int = 30,
+                                caCommonName: String = "imgpromote test CA") throws -> TLSIdentity {
         let dir: String
         if let directory {
             try FileSystem.createDirectory(directory)
@@ -51,7 +52,7 @@ public struct TLSIdentity: Sendable, Hashable {
         let ca = dir + "/ca.pem", caKey = dir + "/ca-key.pem"
         let cert = dir + "/cert.pem", key = dir + "/key.pem", csr = dir + "/server.csr", ext = dir + "/server.ext"
         try run(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                 "-keyout", caKey, "-out", ca, "-days", String(validDays + 1), "-subj", "/CN=imgpromote test CA",
+                 "-keyout", caKey, "-out", ca, "-days", String(validDays + 1), "-subj", "/CN=\(caCommonName)",
                  "-addext", "basicConstraints=critical,CA:TRUE",
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         try run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",

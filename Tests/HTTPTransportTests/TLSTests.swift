@@ -33,6 +33,60 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(viaName.status, 200)
     }
 
+    /// The system roots come from a hashed directory (Debian) or a bundle (RHEL's libcurl has no
+    /// directory); either way a side's own CA is trusted in addition to them, never instead of them.
+    func testSystemRootsStayTrustedNextToASideCA() async throws {
+        let system = try await runOnThread { try TLSIdentity.generate(caCommonName: "system root CA") }
+        let side = try await runOnThread { try TLSIdentity.generate(caCommonName: "side CA") }
+        let dir = try FileSystem.makeTemporaryDirectory(prefix: "system-trust")
+        defer { system.remove(); side.remove(); FileSystem.removeTree(dir) }
+        let systemCA = try XCTUnwrap(system.caPath), sideCA = try XCTUnwrap(side.caPath)
+        try FileSystem.write(try FileSystem.read(systemCA), to: dir + "/system.pem")
+        let rehash = try Subprocess.run("openssl", ["rehash", dir], timeoutSeconds: 30)
+        XCTAssertEqual(rehash.exitCode, 0, rehash.stderrText)
+        XCTAssertEqual(SystemTrust.detect(caInfo: systemCA, caPath: dir), .directory(dir))
+
+        let publicServer = try makeEchoServer(tls: system), privateServer = try makeEchoServer(tls: side)
+        defer { publicServer.stop(); privateServer.stop() }
+        for trust in [SystemTrust.directory(dir), .bundle(systemCA)] {
+            let client = HTTPClient(configuration: .init(systemTrust: trust))
+            let plain = try await client.send(HTTPRequest(url: publicServer.url("/system-only")))
+            XCTAssertEqual(plain.status, 200, "\(trust)")
+            await assertTransportError(.tlsUntrusted) {
+                try await client.send(HTTPRequest(url: privateServer.url("/no-side-ca")))
+            }
+            let withSide = TLSOptions(caFile: sideCA)
+            let sideServer = try await client.send(HTTPRequest(url: privateServer.url("/side"), tls: withSide))
+            XCTAssertEqual(sideServer.status, 200, "\(trust)")
+            // The route with a public certificate on a side whose kubeconfig names the API server's CA.
+            let systemServer = try await client.send(HTTPRequest(url: publicServer.url("/side-and-system"), tls: withSide))
+            XCTAssertEqual(systemServer.status, 200, "\(trust)")
+            let pem = try FileSystem.read(sideCA)
+            let withPEM = try await client.send(HTTPRequest(url: publicServer.url("/pem-and-system"), tls: TLSOptions(caPEM: pem)))
+            XCTAssertEqual(withPEM.status, 200, "\(trust)")
+        }
+    }
+
+    /// Detection takes the directory only when it holds OpenSSL's subject-hash names.
+    func testSystemTrustDetection() throws {
+        let dir = try FileSystem.makeTemporaryDirectory(prefix: "system-trust-names")
+        defer { FileSystem.removeTree(dir) }
+        let bundle = dir + "/bundle.pem"
+        try FileSystem.write("not parsed here", to: bundle)
+        XCTAssertEqual(SystemTrust.detect(caInfo: bundle, caPath: dir), .bundle(bundle), "empty directory")
+        for name in ["D35D3663.0", "d35d3663.r0", "d35d366.0", "d35d3663.", "d35d3663.0.pem", "xd35d3663.0", "d35d3663",
+                     ".d35d3663", "d35d3g63.0", "d35d3663.0a", "d35d3663..0"] {
+            try FileSystem.write("x", to: dir + "/" + name)
+        }
+        XCTAssertEqual(SystemTrust.detect(caInfo: bundle, caPath: dir), .bundle(bundle), "no name is a hash link")
+        try FileSystem.write("x", to: dir + "/0123abcd.12")
+        XCTAssertEqual(SystemTrust.detect(caInfo: bundle, caPath: dir), .directory(dir))
+        XCTAssertEqual(SystemTrust.detect(caInfo: bundle, caPath: dir + "/missing"), .bundle(bundle))
+        XCTAssertEqual(SystemTrust.detect(caInfo: dir + "/missing.pem", caPath: nil), .libcurlDefault)
+        XCTAssertEqual(SystemTrust.detect(caInfo: "", caPath: ""), .libcurlDefault)
+        XCTAssertEqual(SystemTrust.detect(caInfo: nil, caPath: nil), .libcurlDefault)
+    }
+
     func testPlainHTTPClientAgainstTLSServerFails() async throws {
         let identity = try await runOnThread { try TLSIdentity.generate() }
         defer { identity.remove() }
