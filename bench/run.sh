@@ -205,8 +205,8 @@ names = {"cold": "cold copy, 5 x 100 MiB layers", "cold20": "cold copy, 5 x 100 
          "noop": "no-op rerun (tag already there)", "noop20": "no-op rerun, +20 ms each way",
          "same": "same-registry promotion (mount)", "same20": "same-registry promotion, +20 ms each way",
          "big": "one 1 GiB layer"}
-print("| scenario | imgpromote s | skopeo s | skopeo/imgpromote | imgpromote peak RSS MiB | skopeo peak RSS MiB | dest requests imgpromote / skopeo | blob upload requests imgpromote / skopeo |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | imgpromote s | skopeo s | skopeo/imgpromote | range over runs | imgpromote peak RSS MiB | skopeo peak RSS MiB | dest requests imgpromote / skopeo | blob upload requests imgpromote / skopeo |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 fmt = lambda t: f"{t:.3f}" if t < 1 else f"{t:.2f}"
 for sc in names:
     for tool, label in (("skopeo", ""), ("skopeo-warm", " — skopeo with a warm blob-info cache")):
@@ -214,7 +214,10 @@ for sc in names:
         if not a or not b: continue
         med = lambda r, i: statistics.median(x[i] for x in r)
         ta, tb = med(a, 0), med(b, 0)
-        print(f"| {names[sc]}{label} | {fmt(ta)} | {fmt(tb)} | {tb/max(ta,0.001):.2f}x | {max(x[1] for x in a)/1024:.1f} | {max(x[1] for x in b)/1024:.1f} "
+        # Run i of one tool against run i of the other (they ran back to back): the spread of the ratio.
+        pairs = [y[0] / max(x[0], 0.001) for x, y in zip(a, b)]
+        spread = f"{min(pairs):.2f}–{max(pairs):.2f}x"
+        print(f"| {names[sc]}{label} | {fmt(ta)} | {fmt(tb)} | {tb/max(ta,0.001):.2f}x | {spread} | {max(x[1] for x in a)/1024:.1f} | {max(x[1] for x in b)/1024:.1f} "
               f"| {med(a,2):.0f} / {med(b,2):.0f} | {med(a,3):.0f} / {med(b,3):.0f} |")
 c = rows.get(("cold", "curl-ceiling"))
 if c and rows.get(("cold", "imgpromote")):
@@ -222,6 +225,6 @@ if c and rows.get(("cold", "imgpromote")):
     print(f"\nCeiling: curl PUTting the same 5 blobs from disk into the destination: {tc:.2f} s median; "
           f"imgpromote's cold copy (GET from the source as well) takes {ta/tc:.2f}x that ({(ta/tc-1)*100:+.0f}%).")
 runs = max(len(v) for v in rows.values())
-print(f"\n{runs} runs per tool and scenario, tools alternating; median wall time; GNU time peak RSS; loopback, docker-registry 2.8.2, skopeo 1.9.3. "
+print(f"\n{runs} runs per tool and scenario, tools alternating; median wall time (ratio of the medians; the range pairs each run with the other tool's run next to it); GNU time peak RSS; loopback, docker-registry 2.8.2, skopeo 1.9.3. "
       "skopeo runs with an empty blob-info cache, as in an ephemeral agent pod, except in the warm-cache rows.")
 PY
