@@ -147,8 +147,9 @@ measure() {
 src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
 
 # Ceiling: curl uploading the same 5 x 100 MiB layers straight from disk into an empty destination
-# (POST + monolithic PUT streamed from the file with -T, 5 in parallel): no source GET, no hashing. Measured in the rotation of the
-# cold scenarios, directly and through the +20 ms proxy, so it sees the same machine state as the tools.
+# (POST + monolithic PUT streamed from the file with -T, 5 in parallel): no source GET, no hashing.
+# Measured in the rotation of the cold scenarios, directly and through the +20 ms proxy, so it sees
+# the same machine state as the tools.
 cold_layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
 ceiling() {   # ceiling SCENARIO REGISTRY_OR_PROXY
     local uploads=() blob t0 t1
