@@ -32,6 +32,7 @@ public final class Promoter: Sendable {
         // 1. Resolve once; everything after uses the digest. The destination tag is looked up at the same
         //    time: on a no-op that halves the round trips.
         async let taggedHead = headIfTagged(repository: dstRepo, tag: request.destination.tag)
+        async let preflight: Void = runPreflight(request.hooks)
         var top = try await source.manifest(repository: srcRepo, reference: request.source.identifier)
         if let platform = request.platform, !top.children.isEmpty {
             guard let child = top.children.first(where: { $0.platform.map(platform.matches) ?? false }) else {
@@ -40,6 +41,8 @@ public final class Promoter: Sendable {
             }
             top = try await source.manifest(repository: srcRepo, reference: child.digest)
         }
+        try await preflight
+        if let verify = request.hooks.verifySource { try await verify(top.digest) }
         let platforms = top.children.compactMap { $0.platform?.description }
         events(.resolved(digest: top.digest, mediaType: top.mediaType, platforms: max(platforms.count, 1)))
 
@@ -98,11 +101,22 @@ public final class Promoter: Sendable {
 
         // 5. Manifests bottom-up, original bytes (digests preserved); the tag goes last.
         report.manifests += try await pushChildren(Array(manifests.dropLast()), repository: dstRepo)
+        if let beforeTag = request.hooks.beforeTag {
+            // What hangs off the image lands before anyone can see the tag: push the top by digest first.
+            if request.destination.tag != nil {
+                try await destination.putManifest(repository: dstRepo, reference: top.digest, document: top)
+            }
+            try await beforeTag(manifests.map(\.digest))
+        }
         try await destination.putManifest(repository: dstRepo, reference: destinationReference, document: top)
         events(.manifestPushed(digest: top.digest, reference: destinationReference))
         report.manifests += 1
         report.seconds = seconds(since: started, clock)
         return report
+    }
+
+    private func runPreflight(_ hooks: PromotionHooks) async throws {
+        if let preflight = hooks.preflight { try await preflight() }
     }
 
     private func headIfTagged(repository: String, tag: String?) async throws -> RegistryClient.ManifestHead? {

@@ -11,14 +11,40 @@ public struct PromotionRequest: Sendable {
     public var jobs: Int
     /// Plan and report, write nothing.
     public var dryRun: Bool
+    /// Checks and side work the caller plugs in (permission preflight, signature gate, attachments).
+    public var hooks: PromotionHooks
 
     public init(source: ImageReference, destination: ImageReference, platform: Platform? = nil, jobs: Int = 8,
-                dryRun: Bool = false) {
+                dryRun: Bool = false, hooks: PromotionHooks = PromotionHooks()) {
         self.source = source
         self.destination = destination
         self.platform = platform
         self.jobs = jobs
         self.dryRun = dryRun
+        self.hooks = hooks
+    }
+}
+
+/// Work the engine runs at fixed points of a promotion, without knowing what it is. Any hook that
+/// throws stops that image: nothing after its point is written.
+public struct PromotionHooks: Sendable {
+    /// Runs in parallel with resolving the source (the manifest GET); must succeed before any blob
+    /// moves. Also runs on a dry run. (Permission preflight.)
+    public var preflight: (@Sendable () async throws -> Void)?
+    /// Runs once the source digest is known (after `--platform` selection), before any blob moves.
+    /// Also runs on a dry run. (Signature gate.)
+    public var verifySource: (@Sendable (_ digest: String) async throws -> Void)?
+    /// Runs when every manifest of the image is in the destination by digest (children and top),
+    /// before the destination tag is written; not on a dry run or when the image was already there.
+    /// (Attachments: signatures, attestations, SBOMs, records.) `manifestDigests` lists children first.
+    public var beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> Void)?
+
+    public init(preflight: (@Sendable () async throws -> Void)? = nil,
+                verifySource: (@Sendable (_ digest: String) async throws -> Void)? = nil,
+                beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> Void)? = nil) {
+        self.preflight = preflight
+        self.verifySource = verifySource
+        self.beforeTag = beforeTag
     }
 }
 
