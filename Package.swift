@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
+        .testTarget(name: "PromotionTests", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -146,7 +146,9 @@ extension RegistryClient {
                 }
                 if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
                     attempt += 1
-                    try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(response.headers["Retry-After"]))
+                    let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
+                    if response.status == 429 { retry.onThrottle?(source.host, after) }
+                    try await retry.sleep(attempt: attempt, retryAfter: after)
                     continue
                 }
                 throw RegistryError.from(response: response, host: source.host, what: "GET blob \(sourceRepository)@\(blob.digest)")
@@ -172,7 +174,9 @@ extension RegistryClient {
                 }
                 if retry.shouldRetry(status: answer.status), attempt < retry.maxRetries {
                     attempt += 1
-                    try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"]))
+                    let after = RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"])
+                    if answer.status == 429 { retry.onThrottle?(host, after) }
+                    try await retry.sleep(attempt: attempt, retryAfter: after)
                     continue
                 }
                 throw RegistryError.from(response: answer, host: host, what: "upload blob \(blob.digest) to \(repository)")
