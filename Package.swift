@@ -5,6 +5,7 @@
 //   HTTPTransport        libcurl engine (one multi thread, streaming GET→PUT, TLS per side)
 //   OCIRegistry          OCI distribution / Docker v2 protocol client (refs, auth, manifests, blobs)
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
+//   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
@@ -28,11 +29,14 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
                        providers: [.apt(["libssl-dev"])]),
 
         .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
+        .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
                 dependencies: ["HTTPTransport", "OCIRegistry"],
                 swiftSettings: strict),
@@ -51,6 +55,7 @@ let package = Package(
                 swiftSettings: strict),
 
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
         .testTarget(name: "PromotionTests", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport"]),
