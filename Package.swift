@@ -7,6 +7,7 @@
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
 //   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
+//   Release              promotion files, mapping files, tag selection and locks for releases
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
 //   LoopbackHTTP, ClusterEmulator + openshift-emulator, TestSupport
@@ -41,8 +42,9 @@ let package = Package(
                 dependencies: ["HTTPTransport", "OCIRegistry"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "Release", dependencies: ["Promotion", "OCIRegistry", "YAML"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "Release", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -58,7 +60,7 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
-        .testTarget(name: "PromotionTests", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport"]),
+        .testTarget(name: "PromotionTests", dependencies: ["Promotion", "Release", "OCIRegistry", "HTTPTransport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
     ],
     swiftLanguageModes: [.v6]
