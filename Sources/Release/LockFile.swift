@@ -95,7 +95,6 @@ public struct LockFile: Codable, Sendable, Equatable {
         guard lock.version == currentVersion else {
             throw ReleaseFileError(line: 0, "lock version \(lock.version.debugDescription) is not \(currentVersion)")
         }
-        guard !lock.images.isEmpty else { throw ReleaseFileError(line: 0, "the lock names no image") }
         for host in [lock.source.registry, lock.destination.registry] {
             guard (try? ImageReference.parse("\(host)/x/y"))?.registry == host.lowercased() else {
                 throw ReleaseFileError(line: 0, "registry \(host.debugDescription) in the lock is not HOST[:PORT]")

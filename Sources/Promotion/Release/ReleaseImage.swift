@@ -65,6 +65,12 @@ public struct ReleaseImageResult: Sendable {
     public var report: PromotionReport?
     public var error: (any Error)?
     public var seconds: Double = 0
+
+    public init(image: ReleaseImage, status: ReleaseImageStatus, error: (any Error)? = nil) {
+        self.image = image
+        self.status = status
+        self.error = error
+    }
 }
 
 /// Whole-release options.
