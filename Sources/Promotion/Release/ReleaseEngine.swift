@@ -195,9 +195,14 @@ public final class ReleaseEngine: Sendable {
         let dst = image.destinationRepository
         // The destination tags are asked about while the source is resolved: a no-op costs one round trip.
         let heads = Task { () async throws -> [String?] in
-            var out: [String?] = []
-            for tag in image.tags { out.append(try await self.destination.headManifest(repository: dst, reference: tag)?.digest) }
-            return out
+            try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for (i, tag) in image.tags.enumerated() {
+                    group.addTask { (i, try await self.destination.headManifest(repository: dst, reference: tag)?.digest) }
+                }
+                var out = [String?](repeating: nil, count: image.tags.count)
+                for try await (i, digest) in group { out[i] = digest }
+                return out
+            }
         }
         let resolution: Resolution
         do {
