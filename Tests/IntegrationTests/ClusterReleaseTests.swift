@@ -39,5 +39,17 @@ extension ClusterPromotionTests {
         XCTAssertEqual(prod.tokens().count, 1, "one login on prod for the whole release")
         XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 0, "every token created was revoked")
         assertNoSecrets(try FileSystem.readText(junit), context: "junit report")
+
+        // The lock written by plan carries no secret either, and applying it is a no-op now.
+        let lock = dir.file("release.lock.json")
+        let plan = try await imgpromote(["plan", "-f", file, "-o", lock] + clusterFlags,
+                                        env: ["IMGPROMOTE_SRC_TOKEN": Self.devPromoter, "IMGPROMOTE_DEST_TOKEN": Self.prodPromoter])
+        XCTAssertEqual(plan.exitCode, 0, plan.stderrText)
+        assertNoSecrets(try FileSystem.readText(lock), context: "lock")
+        XCTAssertTrue(try FileSystem.readText(lock).contains(prod.registryHost))
+        let apply = try await imgpromote(["apply", "--json", lock] + clusterFlags,
+                                         env: ["IMGPROMOTE_SRC_TOKEN": Self.devPromoter, "IMGPROMOTE_DEST_TOKEN": Self.prodPromoter])
+        XCTAssertEqual(apply.exitCode, 0, apply.stderrText)
+        XCTAssertTrue(apply.stdoutText.contains("\"status\":\"present\""), apply.stdoutText)
     }
 }

@@ -151,6 +151,12 @@ final class ReleaseTests: XCTestCase {
         XCTAssertTrue(xml.contains("<failure type=\"notFound\""), xml)
         XCTAssertTrue(xml.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "), xml)
 
+        // plan: an image that cannot be resolved means no lock at all (an approver must not see half a release).
+        let lock = dir.file("lock.json")
+        let plan = try await release("plan", ["-f", file, "-o", lock])
+        XCTAssertEqual(plan.exitCode, 5, plan.stderrText)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lock))
+
         // --fail-fast: the missing image first; nothing after it is promoted.
         let c = try await registry()
         let ordered = try write("ordered.yaml", "source: {registry: \"\(a.host)\"}\ndestination: {registry: \"\(c.host)\"}\n"
@@ -322,5 +328,55 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(a.accessLog().count + b.accessLog().count, before, "nothing asked of either registry")
         let shard = try await release("promote", ["-f", file, "--shard", "4/3"])
         XCTAssertEqual(shard.exitCode, 2)
+        let c = try await registry()
+        let twoHosts = try write("two.yaml", "images:\n  - source: \(a.host)/dev/app1:1.0\n    destination: \(b.host)/prod/app1\n"
+                                 + "  - source: \(c.host)/dev/app2:1.0\n    destination: \(b.host)/prod/app2\n")
+        let mixed = try await release("promote", ["-f", twoHosts])
+        XCTAssertEqual(mixed.exitCode, 2, mixed.stderrText)
+        XCTAssertTrue(mixed.stderrText.contains("line 4: source registry \(c.host) differs"), mixed.stderrText)
+        let conflict = try write("conflict.yaml", "images:\n  - source: \(a.host)/dev/app1:1.0\n    destination: \(b.host)/prod/app:1\n"
+                                 + "  - source: \(a.host)/dev/app2:1.0\n    destination: \(b.host)/prod/app:1\n")
+        let twice = try await release("promote", ["-f", conflict])
+        XCTAssertEqual(twice.exitCode, 2, twice.stderrText)
+        XCTAssertTrue(twice.stderrText.contains("also written by the entry at line 2"), twice.stderrText)
+        XCTAssertFalse(b.accessLog().contains { ["PUT", "POST", "PATCH"].contains($0.method) })
+    }
+
+    func testDryRunPlansCopiesAndMountsAndWritesNothing() async throws {
+        let a = try await registry(), b = try await registry()
+        let (base, apps) = try await seedApps(a)
+        let r = try await release("promote", ["-f", try appsFile(a, b), "--dry-run", "--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let images = try json(r)
+        XCTAssertEqual(images.map { $0["status"] as? String }, ["planned", "planned", "planned"])
+        let plans = images.compactMap { $0["plan"] as? [[String: Any]] }
+        XCTAssertEqual(plans.count, 3)
+        let baseActions = plans.compactMap { $0.first { $0["digest"] as? String == base.digest }?["action"] as? String }
+        XCTAssertEqual(baseActions.sorted(), ["copied", "mounted", "mounted"], "the base would cross once")
+        XCTAssertEqual(plans.map(\.count), apps.map(\.blobs.count))
+        XCTAssertFalse(b.accessLog().contains { ["PUT", "POST", "PATCH", "DELETE"].contains($0.method) }, "\(b.accessLog())")
+    }
+
+    func testTooManyRequestsPausesTheRegistryAndTheReleaseCompletes() async throws {
+        let a = try await registry(), b = try await registry()
+        let (_, apps) = try await seedApps(a)
+        let front = try FaultProxy(upstream: b.baseURL, rules: [
+            .init(method: "HEAD", pathContains: "/prod/app1/manifests/1.0", fault: .tooManyRequests(retryAfterSeconds: 1), times: 1),
+        ])
+        cleanups.append { front.stop() }
+        let file = try write("release.yaml", "source: {registry: \"\(a.host)\", project: dev}\n"
+                             + "destination: {registry: \"\(front.authority)\", project: prod}\n"
+                             + "images:\n  - source: app1:1.0\n  - source: app2:1.0\n  - source: app3:1.0\n")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let r = try await release("promote", ["-f", file, "-v"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertGreaterThanOrEqual(clock.now - start, .seconds(1), "Retry-After was honoured")
+        XCTAssertTrue(r.stderrText.contains("HTTP 429; retry 1/"), r.stderrText)
+        XCTAssertEqual(front.log.filter { $0.status == 429 }.count, 1)
+        for (i, image) in apps.enumerated() {
+            let seen = try await skopeoDigest("\(b.host)/prod/app\(i + 1):1.0")
+            XCTAssertEqual(seen, image.digest)
+        }
     }
 }
