@@ -107,6 +107,7 @@ final class ReleaseEngineTests: XCTestCase {
         XCTAssertEqual(dst.requests.map(\.op), [.headManifest, .headManifest, .headManifest])
         XCTAssertEqual(src.requests, [], "a lock names digests: the source is not asked")
         XCTAssertEqual(again[0].report?.alreadyPresent, true)
+        XCTAssertEqual(again[0].report?.mediaType, MediaType.ociManifest, "taken from the destination's HEAD")
     }
 
     func testMovedSourceTagIsRefusedBeforeAnythingIsWritten() async throws {
@@ -185,6 +186,14 @@ final class ReleaseEngineTests: XCTestCase {
         XCTAssertEqual(planned.map { $0.resolved?.digest }, [apps["a"]!.digest, apps["b"]!.digest])
         XCTAssertEqual(dst.requests, [])
         XCTAssertEqual(src.requests.map(\.op), [.getManifest, .getManifest])
+    }
+
+    func testPlanReadsAPinnedDigestToVouchForIt() async throws {
+        _ = seedApps(["a"])
+        let missing = "sha256:" + String(repeating: "0", count: 64)
+        let planned = await engine().plan([image("a", reference: missing)])
+        XCTAssertEqual(planned[0].status, .failed)
+        XCTAssertEqual((planned[0].error as? RegistryError)?.kind, .notFound)
     }
 
     func testDryRunReportsCopyMountSkipAndWritesNothing() async throws {

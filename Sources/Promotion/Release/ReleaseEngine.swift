@@ -32,7 +32,8 @@ public final class ReleaseEngine: Sendable {
         async -> [ReleaseImageResult] {
         await declareScopes(images, destination: false)
         return await forEach(images, onResult: onResult) { image in
-            let resolved = try await self.resolve(image).resolved
+            // A plan vouches for what it locks: a pinned digest is read too (it must exist at the source).
+            let resolved = try await self.resolve(image, fetchPinned: true).resolved
             return (resolved, nil, .planned)
         }
     }
@@ -116,12 +117,11 @@ public final class ReleaseEngine: Sendable {
 
     /// Source reference → promoted digest, with platform selection and the expected-digest check; runs
     /// the preflight alongside and the source check after, as `Promoter` does.
-    private func resolve(_ image: ReleaseImage,
-                         whilePending: (@Sendable () async throws -> Void)? = nil) async throws -> Resolution {
+    private func resolve(_ image: ReleaseImage, fetchPinned: Bool = false) async throws -> Resolution {
         async let preflight: Void = { if let p = image.hooks.preflight { try await p() } }()
         let resolution: Resolution
         do {
-            resolution = try await resolveSource(image)
+            resolution = try await resolveSource(image, fetchPinned: fetchPinned)
         } catch {
             _ = try? await preflight
             throw error
@@ -131,9 +131,9 @@ public final class ReleaseEngine: Sendable {
         return resolution
     }
 
-    private func resolveSource(_ image: ReleaseImage) async throws -> Resolution {
+    private func resolveSource(_ image: ReleaseImage, fetchPinned: Bool) async throws -> Resolution {
         let repo = image.sourceRepository
-        if image.sourceIsDigest, image.platform == nil {
+        if image.sourceIsDigest, image.platform == nil, !fetchPinned {
             // Pinned: nothing to ask yet. The manifest is fetched only if the destination lacks it.
             if let expected = image.expectedDigest, expected != image.sourceReference {
                 throw RegistryError(.integrity, "\(image.name): pinned to \(image.sourceReference) but the expected digest is \(expected)")
@@ -194,13 +194,13 @@ public final class ReleaseEngine: Sendable {
     private func promoteOne(_ image: ReleaseImage) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus) {
         let dst = image.destinationRepository
         // The destination tags are asked about while the source is resolved: a no-op costs one round trip.
-        let heads = Task { () async throws -> [String?] in
-            try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+        let heads = Task { () async throws -> [RegistryClient.ManifestHead?] in
+            try await withThrowingTaskGroup(of: (Int, RegistryClient.ManifestHead?).self) { group in
                 for (i, tag) in image.tags.enumerated() {
-                    group.addTask { (i, try await self.destination.headManifest(repository: dst, reference: tag)?.digest) }
+                    group.addTask { (i, try await self.destination.headManifest(repository: dst, reference: tag)) }
                 }
-                var out = [String?](repeating: nil, count: image.tags.count)
-                for try await (i, digest) in group { out[i] = digest }
+                var out = [RegistryClient.ManifestHead?](repeating: nil, count: image.tags.count)
+                for try await (i, head) in group { out[i] = head }
                 return out
             }
         }
@@ -213,20 +213,18 @@ public final class ReleaseEngine: Sendable {
         }
         var resolved = resolution.resolved
         let digest = resolved.digest
-        let tagDigests = try await heads.value
-        var report = makeReport(image, resolved)
-        report.dryRun = options.dryRun
-
-        let present: Bool
-        if image.tags.isEmpty {
-            present = try await destination.headManifest(repository: dst, reference: digest)?.digest == digest
-        } else {
-            present = tagDigests.allSatisfy { $0 == digest }
-        }
-        if present {
+        var tagHeads = try await heads.value
+        if image.tags.isEmpty { tagHeads = [try await destination.headManifest(repository: dst, reference: digest)] }
+        if tagHeads.allSatisfy({ $0?.digest == digest }) {
+            // Pinned and already there: the source was not asked; the destination says what it is.
+            if resolved.mediaType.isEmpty { resolved.mediaType = tagHeads.first??.mediaType ?? "" }
+            var report = makeReport(image, resolved)
+            report.dryRun = options.dryRun
             report.alreadyPresent = true
             return (resolved, report, .present)
         }
+        var report = makeReport(image, resolved)
+        report.dryRun = options.dryRun
 
         var top = resolution.document
         if top == nil {
