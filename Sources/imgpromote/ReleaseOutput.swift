@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Promotion
+import Release
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,50 +76,25 @@ enum ReleaseJSON {
 }
 
 /// `--junit FILE`: one test case per image, as Jenkins' `junit` step reads it.
-enum JUnitReport {
+enum ReleaseJUnit {
     static func render(_ results: [ReleaseImageResult], suite: String) -> String {
-        let failures = results.filter { $0.status == .failed }.count
-        let skipped = results.filter { $0.status == .cancelled }.count
-        let total = results.reduce(0.0) { $0 + $1.seconds }
-        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites tests=\"\(results.count)\" failures=\"\(failures)\" skipped=\"\(skipped)\" time=\"\(total)\">\n"
-        xml += "  <testsuite name=\"imgpromote \(escape(suite))\" tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(total)\">\n"
-        for r in results {
-            let name = escape(r.image.name)
-            let classname = escape("imgpromote.\(r.image.destinationRepository)")
-            xml += "    <testcase classname=\"\(classname)\" name=\"\(name)\" time=\"\(r.seconds)\""
+        let cases = results.map { r -> JUnitReport.Case in
+            let outcome: JUnitReport.Case.Outcome
             switch r.status {
             case .failed:
                 let f = ReleaseJSON.failure(r)
-                xml += ">\n      <failure type=\"\(f?.class ?? "other")\" message=\"\(escape(f?.message ?? "failed"))\">exit status \(f?.exitCode ?? 1): \(escape(f?.message ?? ""))</failure>\n    </testcase>\n"
+                outcome = .failed(type: f?.class ?? "other", message: "exit status \(f?.exitCode ?? 1): \(f?.message ?? "failed")")
             case .cancelled:
-                xml += ">\n      <skipped message=\"cancelled by --fail-fast\"/>\n    </testcase>\n"
-            default:
-                let digest = r.resolved?.digest ?? ""
+                outcome = .skipped(message: "cancelled by --fail-fast")
+            case .promoted, .present, .planned:
                 let what = r.status == .present ? "already present" : r.status.rawValue
-                xml += ">\n      <system-out>\(escape("\(what): \(r.image.destinationRepository)@\(digest) tags \(r.image.tags.joined(separator: ","))"))</system-out>\n    </testcase>\n"
+                let tags = r.image.tags.isEmpty ? "" : " tags \(r.image.tags.joined(separator: ","))"
+                outcome = .passed(output: "\(what): \(r.image.destinationRepository)@\(r.resolved?.digest ?? "")\(tags)")
             }
+            return JUnitReport.Case(classname: "imgpromote.\(r.image.destinationRepository)", name: r.image.name,
+                                    seconds: r.seconds, outcome: outcome)
         }
-        xml += "  </testsuite>\n</testsuites>\n"
-        return xml
-    }
-
-    /// XML text and attribute escaping; control characters (not allowed in XML 1.0) become spaces.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n", "\t": out.unicodeScalars.append(u)
-            default:
-                if u.value < 0x20 || u.value == 0xFFFE || u.value == 0xFFFF { out += " " } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out
+        return JUnitReport.render(cases, suite: "imgpromote \(suite)")
     }
 }
 

@@ -58,7 +58,7 @@ struct ReleaseRunner {
                 try writeFile(output, try LockFile(source: .init(registry: "empty.invalid"), destination: .init(registry: "empty.invalid"), images: []).encoded())
             }
             if options.json { print("{\"images\":[]}") }
-            if let junit = options.junit { try writeFile(junit, Array(JUnitReport.render([], suite: path).utf8)) }
+            if let junit = options.junit { try writeFile(junit, Array(ReleaseJUnit.render([], suite: path).utf8)) }
             return
         }
 
@@ -200,7 +200,7 @@ struct ReleaseRunner {
             }
         }
         if options.json { print(ReleaseJSON.render(results, destinationHost: destinationHost)) }
-        if let junit = options.junit { try writeFile(junit, Array(JUnitReport.render(results, suite: path).utf8)) }
+        if let junit = options.junit { try writeFile(junit, Array(ReleaseJUnit.render(results, suite: path).utf8)) }
         summarize(results)
 
         if let first = failed.first {

@@ -197,3 +197,36 @@ extension ReleaseFileTests {
         XCTAssertEqual(e[1].tags, ["1", "stable"])
     }
 }
+
+final class JUnitReportTests: XCTestCase {
+    func testNastyNamesAndMessagesStayWellFormed() {
+        let xml = JUnitReport.render([
+            .init(classname: "imgpromote.prod/a", name: "a<b>&\"c'", seconds: 1.23456, outcome: .passed(output: "ok\u{1}\u{FFFF}")),
+            .init(classname: "x", name: "fail", seconds: 1e-9, outcome: .failed(type: "notFound", message: "line1\nline2\t]]>")),
+            .init(classname: "x", name: "skip", seconds: .nan, outcome: .skipped(message: "cancelled")),
+        ], suite: "release \"q\"")
+        XCTAssertTrue(xml.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"3\" failures=\"1\" skipped=\"1\""), xml)
+        XCTAssertTrue(xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&apos;\""), xml)
+        XCTAssertTrue(xml.contains("time=\"1.235\""), xml)
+        XCTAssertTrue(xml.contains("time=\"0.000\""), "no exponent, no nan: \(xml)")
+        XCTAssertFalse(xml.contains("nan"))
+        XCTAssertTrue(xml.contains("message=\"line1&#10;line2&#9;]]&gt;\""), xml)
+        XCTAssertTrue(xml.contains("ok\u{FFFD}\u{FFFD}"), "control characters replaced: \(xml)")
+        XCTAssertFalse(xml.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "only structural newlines remain")
+        // Balanced: every element opened is closed.
+        XCTAssertEqual(xml.components(separatedByString: "<testcase ").count, xml.components(separatedByString: "</testcase>").count)
+    }
+}
+
+extension String {
+    func components(separatedByString separator: String) -> [Substring] {
+        var out: [Substring] = []
+        var rest = self[...]
+        while let r = rest.firstRange(of: separator) {
+            out.append(rest[..<r.lowerBound])
+            rest = rest[r.upperBound...]
+        }
+        out.append(rest)
+        return out
+    }
+}
