@@ -168,9 +168,11 @@ struct ReleaseRunner {
                 slots.append(i)
             }
         }
-        var results: [ReleaseImageResult] = items.map {
-            if case .failed(let r) = $0 { return r }
-            return ReleaseImageResult(image: ReleaseImage(name: "", sourceRepository: "", sourceReference: "", destinationRepository: "", tags: []), status: .cancelled)
+        var results: [ReleaseImageResult] = items.map { item in
+            switch item {
+            case .failed(let r): return r
+            case .image(let image, _, _): return ReleaseImageResult(image: image, status: .cancelled)   // until it runs
+            }
         }
         let human = HumanLines(quiet: options.global.quiet, destinationHost: destinationHost, plan: isPlan)
         for r in results where r.status == .failed { human.print(r) }
@@ -181,7 +183,6 @@ struct ReleaseRunner {
             ? await engine.plan(images, onResult: { _, r in human.print(r) })
             : await engine.promote(images, onResult: { _, r in human.print(r) })
         for (slot, r) in zip(slots, engineResults) { results[slot] = r }
-        if images.isEmpty { for slot in slots { results[slot].status = .cancelled } }
 
         // 5. Reports.
         let failed = results.filter { $0.status == .failed }

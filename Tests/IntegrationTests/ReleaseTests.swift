@@ -165,6 +165,17 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(ff.exitCode, 5, ff.stderrText)
         let tags = try await skopeoTags("\(c.host)/dev/app1")
         XCTAssertEqual(tags, [])
+        // A tag list that cannot be read fails its entry before the engine starts; --fail-fast then
+        // starts nothing else, and the report still names every image.
+        let listing = try write("listing.yaml", "source: {registry: \"\(a.host)\"}\ndestination: {registry: \"\(c.host)\"}\n"
+                                + "images:\n  - source: dev/nothing\n    tagRegex: '.*'\n  - source: dev/app2:1.0\n")
+        let stopped = try await release("promote", ["-f", listing, "--fail-fast", "--json"])
+        XCTAssertEqual(stopped.exitCode, 5, stopped.stderrText)
+        let report = try json(stopped)
+        XCTAssertEqual(report.map { $0["status"] as? String }, ["failed", "cancelled"])
+        XCTAssertEqual(report.map { $0["name"] as? String }, ["\(a.host)/dev/nothing [tagRegex .*]", "\(a.host)/dev/app2:1.0"])
+        let untouched = try await skopeoTags("\(c.host)/dev/app2")
+        XCTAssertEqual(untouched, [])
     }
 
     func testPlanApplyAndRerunCostsOneHeadPerImage() async throws {
