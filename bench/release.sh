@@ -6,6 +6,7 @@
 #
 #   bench/release.sh                                  # full size: ~200 MiB unique, ~750 MiB summed per image
 #   BASE_MIB=2 APP_MIB=1 APPS_PER_BASE=2 RUNS=1 SCENARIOS="cold noop" bench/release.sh   # a smoke run
+#   IMGPROMOTE_ARGS="--jobs 16" bench/release.sh      # extra imgpromote flags
 #
 # Columns: median wall time per tool, the destination's requests (access log) and its blob upload
 # requests (PUT/PATCH on /blobs/uploads/), against the release's unique blob count. Everything it
@@ -148,7 +149,8 @@ skopeo_loop() {   # skopeo_loop SRC DST
 for scenario in $SCENARIOS; do
     echo "bench: $scenario" >&2
     s=src; d=dst; [[ $scenario == *20 ]] && { s=src20; d=dst20; }
-    IMGP=("$BIN" promote -q --src-tls-verify=false --dest-tls-verify=false -f "$WORK/release-$s.yaml")
+    # shellcheck disable=SC2206  # IMGPROMOTE_ARGS: extra flags, word-split on purpose (e.g. "--jobs 16")
+    IMGP=("$BIN" promote -q --src-tls-verify=false --dest-tls-verify=false ${IMGPROMOTE_ARGS:-} -f "$WORK/release-$s.yaml")
     SYNC=(skopeo sync --all --policy "$WORK/policy.json" --src yaml --dest docker --dest-tls-verify=false
           "$WORK/sync-$s.yaml" "127.0.0.1:${PORT[$d]}/sync")
     for run in $(seq 1 "$RUNS"); do
