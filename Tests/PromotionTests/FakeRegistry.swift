@@ -39,6 +39,7 @@ final class FakeRegistry: RegistryEndpoint, Sendable {
         var delays: [(matches: @Sendable (Request) -> Bool, duration: Duration)] = []
         var inFlight = 0
         var peak = 0
+        var refuseMounts = false
     }
     private let state = Locked(State())
     let host: String
@@ -70,6 +71,9 @@ final class FakeRegistry: RegistryEndpoint, Sendable {
     func fail(_ error: RegistryError, when matches: @escaping @Sendable (Request) -> Bool) {
         state.withLock { $0.faults.append(Fault(matches: matches, error: error)) }
     }
+
+    /// Answers every mount with an upload session, as registries without cross-repository mounts do.
+    func refuseMounts() { state.withLock { $0.refuseMounts = true } }
 
     func delay(_ duration: Duration, when matches: @escaping @Sendable (Request) -> Bool) {
         state.withLock { $0.delays.append((matches, duration)) }
@@ -159,7 +163,9 @@ final class FakeRegistry: RegistryEndpoint, Sendable {
     func mount(repository: String, digest: String, from source: String) async throws -> RegistryClient.MountResult {
         try await handle(Request(op: .mount, repository: repository, reference: digest, from: source)) {
             state.withLock { s in
-                guard s.links[source]?.contains(digest) ?? false else { return .uploadSession(location: "fake://\(host)/session") }
+                guard !s.refuseMounts, s.links[source]?.contains(digest) ?? false else {
+                    return .uploadSession(location: "fake://\(host)/session")
+                }
                 s.links[repository, default: []].insert(digest)
                 return .mounted
             }

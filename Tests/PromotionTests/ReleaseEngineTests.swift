@@ -50,6 +50,17 @@ final class ReleaseEngineTests: XCTestCase {
         XCTAssertEqual(results.compactMap(\.report).map(\.blobs.mounted).reduce(0, +), 2)
     }
 
+    func testARegistryThatRefusesMountsGetsTheBlobStreamedThroughTheSessionItOpened() async throws {
+        _ = seedApps()
+        dst.refuseMounts()
+        let base = SHA256.digest(FakeImage.blob("base-layer"))
+        let results = await engine().promote(["a", "b", "c"].map { image($0) })
+        XCTAssertEqual(results.map(\.status), [.promoted, .promoted, .promoted])
+        XCTAssertEqual(dst.requests.filter { $0.op == .upload && $0.reference == base }.count, 3, "one stream per repository")
+        XCTAssertEqual(dst.requests.filter { $0.op == .mount }.count, 2, "each later repository asked once")
+        for n in ["a", "b", "c"] { XCTAssertTrue(dst.hasBlob(base, repository: "prod/\(n)")) }
+    }
+
     func testSameRegistryMountsFromTheSourceRepositoryAndUploadsNothing() async throws {
         let one = FakeRegistry(host: "one.example")
         let img = FakeImage.image(layers: [FakeImage.blob("l1")], config: "x")
