@@ -231,6 +231,17 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(apply.exitCode, 0, apply.stderrText)
         let seen = try await skopeoDigest("\(b.host)/prod/app1:1.0")
         XCTAssertEqual(seen, apps[0].digest, "the approved digest, not what the tag says now")
+
+        // The approved digest gone from the source: apply fails that image (not found) and tags nothing.
+        let client = TestRegistryClient(baseURL: a.baseURL)
+        defer { client.close() }
+        let deleted = try client.request("DELETE", "/v2/dev/app1/manifests/\(apps[0].digest)")
+        XCTAssertEqual(deleted.status, 202)
+        let c = try await registry()
+        let gone = try await release("apply", ["--dest-registry", c.host, lock])
+        XCTAssertEqual(gone.exitCode, 5, gone.stderrText)
+        let tags = try await skopeoTags("\(c.host)/prod/app1")
+        XCTAssertEqual(tags, [])
     }
 
     func testRegexAndSemverSelectionReadPaginatedTagLists() async throws {
