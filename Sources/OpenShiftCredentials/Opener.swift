@@ -123,6 +123,7 @@ struct Opener {
         // 4. Credentials.
         var namespace = resolved?.namespace
         var createdToken = false
+        var relogin: ClusterSession.Relogin?
         var source: TokenSourceChoice
 
         if let token {
@@ -133,6 +134,7 @@ struct Opener {
             say("logging in to \(server) as \(user)")
             let t = try await login.run()
             createdToken = true
+            relogin = { try await login.run() }
             source = .fixed(t, "password login as \(user)",
                             "the token obtained by the login was rejected; try again")
         } else if let r = resolved, let user = r.user, Self.hasCredentials(user) {
@@ -210,7 +212,7 @@ struct Opener {
         let session: ClusterSession
         switch source {
         case .fixed(let t, let what, let hint):
-            session = make(server, tls, createdToken, namespace, what, .fixed(t), hint, nil)
+            session = make(server, tls, createdToken, namespace, what, .fixed(t), hint, nil, relogin: relogin)
         case .file(let path, let first, let what, let hint):
             session = make(server, tls, createdToken, namespace, what, .file(path), hint, first)
         case .none(let reason, let what, let hint):
@@ -227,10 +229,11 @@ struct Opener {
     }
 
     private func make(_ server: String, _ tls: TLSOptions, _ created: Bool, _ namespace: String?, _ what: String,
-                      _ source: ClusterSession.TokenSource, _ hint: String, _ first: String?) -> ClusterSession {
+                      _ source: ClusterSession.TokenSource, _ hint: String, _ first: String?,
+                      relogin: ClusterSession.Relogin? = nil) -> ClusterSession {
         ClusterSession(apiURL: server, tls: tls, createdToken: created, namespace: namespace, credentialSource: what,
                        http: http, side: side, registryOverride: options.registryOverride, tokenSource: source,
-                       rejectedHint: hint, initialFileToken: first, log: log, warn: warn)
+                       rejectedHint: hint, initialFileToken: first, relogin: relogin, log: log, warn: warn)
     }
 
     static func hasCredentials(_ u: Kubeconfig.AuthInfo) -> Bool {
