@@ -57,6 +57,8 @@ public final class ClusterSession: Sendable {
     let warnSink: @Sendable (String) -> Void
     let relogin: Relogin?
     private let state: Locked<State>
+    /// Access reviews per project and use, asked once (`preflight`).
+    let preflightTasks = Locked<[String: Task<NamespaceAccess, any Error>]>([:])
 
     init(apiURL: String, tls: TLSOptions, createdToken: Bool, namespace: String?, credentialSource: String,
          http: HTTPClient, side: SideNames, registryOverride: String?, tokenSource: TokenSource, rejectedHint: String,
