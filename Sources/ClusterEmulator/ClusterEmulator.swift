@@ -89,11 +89,11 @@ public final class ClusterEmulator: Sendable {
         }
         registryHost = registryFront.authority
         registryLogPath = registry.logPath
-        let front = RegistryFront(state: state, host: registryHost)
+        let storage = RegistryStorage(root: registry.storagePath)
+        let front = RegistryFront(state: state, storage: storage, host: registryHost)
         self.front = front
         registryFront.setDecider { front.fault(for: $0) }
 
-        let storage = RegistryStorage(root: registry.storagePath)
         let oauthServer = OAuthServer(state: state, issuer: oauthURL)
         let apiServer = APIServer(state: state, issuer: oauthURL, registryHost: registryHost, storage: storage)
         oauth.install { oauthServer.handle($0) }

@@ -10,6 +10,7 @@ import TestSupport
 /// of a bad token and of a missing role alike, is `401` with `Basic realm=openshift,error="access denied"`.
 final class RegistryFront: Sendable {
     let state: ClusterState
+    let storage: RegistryStorage
     /// `host:port` clients use (the token realm's host when a request has no `Host`).
     let host: String
     /// Called for every request before it is decided (tests expire tokens mid-copy with it).
@@ -17,8 +18,9 @@ final class RegistryFront: Sendable {
 
     static let apiVersionHeader = ("Docker-Distribution-API-Version", "registry/2.0")
 
-    init(state: ClusterState, host: String) {
+    init(state: ClusterState, storage: RegistryStorage, host: String) {
         self.state = state
+        self.storage = storage
         self.host = host
     }
 
@@ -93,6 +95,7 @@ final class RegistryFront: Sendable {
         var records: [Access] = []
         var catalog = false
         var manifestTagPush: (namespace: String, name: String)?
+        var tagList: (namespace: String, name: String)?
         if path == "/v2/_catalog" {
             catalog = true
         } else if path != "/v2" && path != "/v2/" {
@@ -108,6 +111,7 @@ final class RegistryFront: Sendable {
             switch req.method {
             case "GET", "HEAD":
                 records.append(Access(namespace: ns, name: is_, action: "pull"))
+                if parts[kind] == "tags" { tagList = (ns, is_) }
             case "POST", "PUT", "PATCH":
                 records.append(Access(namespace: ns, name: is_, action: "pull"))
                 records.append(Access(namespace: ns, name: is_, action: "push"))
@@ -162,6 +166,18 @@ final class RegistryFront: Sendable {
            let (ns, _) = RegistryTokenService.namespaceName(mountSource), !pushed.contains(mountSource),
            !state.canPull(identity, project: ns) {
             return accessDenied(records)
+        }
+        if let (ns, name) = tagList {
+            // Tags come from the image stream (tagservice.go): a missing stream is NAME_UNKNOWN.
+            let headers = [("Content-Type", "application/json; charset=utf-8"), RegistryFront.apiVersionHeader]
+            guard state.streamExists(namespace: ns, name: name) else {
+                return .respond(status: 404, headers: headers,
+                                body: RegistryFront.errors("NAME_UNKNOWN", "repository name not known to registry",
+                                                           detail: #"{"name":"\#(ns)/\#(name)"}"#))
+            }
+            let tags = storage.tags(namespace: ns, name: name).map { JSON.string($0.tag) }
+            return .respond(status: 200, headers: headers,
+                            body: JSON.object([("name", .string("\(ns)/\(name)")), ("tags", .array(tags))]).serialized() + "\n")
         }
         if let (ns, name) = manifestTagPush, !state.streamExists(namespace: ns, name: name) {
             // ImageStreamMapping creation found no stream: the registry creates it with the user's client.

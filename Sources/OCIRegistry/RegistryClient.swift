@@ -60,6 +60,19 @@ public final class RegistryClient: Sendable {
         guard response.status == 200 else { throw RegistryError.from(response: response, host: host, what: "GET /v2/") }
     }
 
+    /// Whether the registry knows `repository` (`GET /v2/<repository>/tags/list?n=1`: 200 yes, 404 no).
+    /// On OpenShift's registry this says whether the image stream exists.
+    public func repositoryExists(_ repository: String) async throws -> Bool {
+        let request = HTTPRequest(method: "GET", url: url("\(repository)/tags/list?n=1"), maxResponseBytes: 1 << 20,
+                                  timeouts: .init(totalSeconds: 60))
+        let response = try await execute(request, repository: repository, actions: ["pull"], what: "GET tags of \(repository)")
+        switch response.status {
+        case 200: return true
+        case 404: return false
+        default: throw RegistryError.from(response: response, host: host, what: "tags of \(repository)")
+        }
+    }
+
     /// Number of token fetches so far (benchmarks report it).
     public var tokenFetches: Int { get async { await tokens.fetches } }
 

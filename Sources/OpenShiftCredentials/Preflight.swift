@@ -28,8 +28,12 @@ extension ClusterSession {
     /// A cluster that does not answer the review API is no error (said in the -v log). Throws
     /// `ImageAccessDenied` (origin `.accessReview`) for a "no", `OpenShiftError` when the API rejects the
     /// token.
-    /// - Parameter byTag: the push writes a tag (a push by digest never creates a stream).
-    public func preflight(namespace: String, imageStream: String?, use: ImageStreamUse, byTag: Bool = true) async throws {
+    /// - Parameters:
+    ///   - byTag: the push writes a tag (a push by digest never creates a stream).
+    ///   - streamExists: asked when the API will not say whether the stream exists (users who may push
+    ///     but not read streams); the registry can (its tag list of a missing stream is NAME_UNKNOWN).
+    public func preflight(namespace: String, imageStream: String?, use: ImageStreamUse, byTag: Bool = true,
+                          streamExists: (@Sendable () async throws -> Bool)? = nil) async throws {
         let access = try await namespaceAccess(namespace, use)
         guard access.answered else {
             log("\(apiURL) does not answer SelfSubjectAccessReviews; no permission preflight for \(namespace)")
@@ -53,7 +57,11 @@ extension ClusterSession {
             case 404: throw denied(.createImageStream)
             case 401: throw rejected()
             default:
-                log("cannot tell whether image stream \(namespace)/\(imageStream) exists (HTTP \(r.status)); if it does not, the push needs role registry-editor or edit to create it")
+                if let streamExists, let exists = try? await streamExists() {
+                    if !exists { throw denied(.createImageStream) }
+                } else {
+                    log("cannot tell whether image stream \(namespace)/\(imageStream) exists (HTTP \(r.status)); if it does not, the push needs role registry-editor or edit to create it")
+                }
             }
         }
         log("permission preflight for \(use.rawValue) in \(namespace): allowed")

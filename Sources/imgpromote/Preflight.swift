@@ -11,7 +11,11 @@ func permissionPreflight(source: ResolvedSide, destination: ResolvedSide) -> (@S
     }
     if let session = destination.session, let (namespace, stream) = projectAndStream(destination.reference.repository) {
         let byTag = destination.reference.tag != nil
-        checks.append { try await session.preflight(namespace: namespace, imageStream: stream, use: .push, byTag: byTag) }
+        let client = destination.client, repository = destination.reference.repository
+        checks.append {
+            try await session.preflight(namespace: namespace, imageStream: stream, use: .push, byTag: byTag,
+                                        streamExists: { try await client.repositoryExists(repository) })
+        }
     }
     guard !checks.isEmpty else { return nil }
     let all = checks

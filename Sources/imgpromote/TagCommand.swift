@@ -72,12 +72,15 @@ struct TagCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard side.namesCluster else { throw CLIError.usage("tag needs --cluster URL or --context NAME") }
+        guard side.namesCluster else { throw ValidationError("tag needs --cluster URL or --context NAME") }
         guard ["source", "local"].contains(referencePolicy) else {
-            throw CLIError.usage("--reference-policy must be source or local")
+            throw ValidationError("--reference-policy must be source or local")
         }
-        _ = try Self.parse(source, what: "SOURCE", digestAllowed: true)
-        _ = try Self.parse(destination, what: "DESTINATION", digestAllowed: false)
+        for (text, what, digest) in [(source, "SOURCE", true), (destination, "DESTINATION", false)] {
+            do { _ = try Self.parse(text, what: what, digestAllowed: digest) } catch let e as CLIError {
+                throw ValidationError(e.message)
+            }
+        }
     }
 
     func run() async throws {
