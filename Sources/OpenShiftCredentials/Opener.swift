@@ -126,7 +126,10 @@ struct Opener {
         var relogin: ClusterSession.Relogin?
         var source: TokenSourceChoice
 
-        if let token {
+        if let token, let path = options.tokenFile {
+            source = .file(path, token, "token from \(path)",
+                           "the token in \(path) is invalid or expired; put a new one there or set \(side.tokenOptions)")
+        } else if let token {
             source = .fixed(token, "token from \(side.tokenOptions)",
                             "the token is invalid or expired; get a new one and set \(side.tokenOptions)")
         } else if let user = options.username, let password = options.password {

@@ -38,6 +38,7 @@ struct SideResolver<Side: SideName> {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
                            kubeconfigPaths: global.kubeconfigPaths(environment),
                            username: username, password: try password(), token: try token(),
+                           tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
                            registryOverride: options.registry, sideFlagPrefix: options.flag,
                            sideEnvPrefix: options.envPrefix)

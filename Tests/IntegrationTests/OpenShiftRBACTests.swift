@@ -224,6 +224,29 @@ final class OpenShiftRBACTests: XCTestCase {
         XCTAssertEqual(tokens.filter { !$0.revoked }.count, 0, "every token created is revoked at the end")
     }
 
+    func testTokenFileRotatedMidCopyIsReadAgain() async throws {
+        // A token file (as a projected service-account token) whose token dies mid-copy and is replaced.
+        let login = try await imgpromote(["login", "--cluster", prod.apiURL, "--ca-file", prod.caBundlePath, "--username", "alice",
+                                          "--show-token"], env: ["IMGPROMOTE_PASSWORD": Self.alicePassword])
+        XCTAssertEqual(login.exitCode, 0, login.stderrText)
+        let file = dir.file("dest-token")
+        try FileSystem.write(login.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), to: file, mode: 0o600)
+        let target = prod!
+        let fired = Locked(false)
+        prod.observeRegistryRequests { method, path in
+            guard method == "POST", path.hasSuffix("/blobs/uploads/"), fired.withLock({ f -> Bool in defer { f = true }; return !f })
+            else { return }
+            target.expireAllTokens()
+            try? FileSystem.write(Self.promoter, to: file, mode: 0o600)
+        }
+        let r = try await imgpromote(["copy", "--dest-token-file", file] + flags(dev, prod) + ["shop/app:1.0", "shop/app:1.0"],
+                                     env: ["IMGPROMOTE_SRC_TOKEN": Self.builder])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("re-read \(file)"), r.stderrText)
+        let seen = try await digest(prod, "shop/app:1.0", token: Self.promoter)
+        XCTAssertEqual(seen, expected)
+    }
+
     func testTokenRejectedMidCopyWithoutCredentialsToRenewIsExitThree() async throws {
         // An OAuth token given by the user (nothing to log in again with) expires mid-copy.
         let login = try await imgpromote(["login", "--cluster", prod.apiURL, "--ca-file", prod.caBundlePath, "--username", "alice",
