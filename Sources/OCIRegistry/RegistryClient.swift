@@ -251,6 +251,8 @@ public final class RegistryClient: Sendable {
     /// replacement, or `error` itself when the provider has nothing to add.
     func interpretRefusal(_ error: RegistryError, renewed: inout Bool) async throws -> Bool {
         guard let interpreter = credentials as? any RefusalInterpreting else { throw error }
+        var error = error
+        error.refusal?.afterRenewal = renewed
         switch await interpreter.registryRefused(error) {
         case .renewed where !renewed:
             renewed = true

@@ -29,6 +29,8 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         public var action: Action
         /// Every challenge of the refusal, e.g. `Basic realm=openshift,error="access denied"`.
         public var challenges: [AuthChallenge]
+        /// The refused request was already a repeat with credentials the provider had renewed.
+        public var afterRenewal = false
 
         public init(repository: String?, action: Action, challenges: [AuthChallenge] = []) {
             self.repository = repository

@@ -124,7 +124,8 @@ extension ClusterSession {
         case .unknown:
             return .unchanged
         case .accepted(let user):
-            if recentlyRenewed { return .renewed }   // the request may have carried the old token
+            // Sent just before a renewal, the request may have carried the old token: repeat it once.
+            if recentlyRenewed && !refusal.afterRenewal { return .renewed }
             let (namespace, stream) = Self.split(refusal.repository)
             guard let namespace else {
                 return .replace(ImageAccessDenied(apiURL: apiURL, user: user, namespace: "", imageStream: nil,

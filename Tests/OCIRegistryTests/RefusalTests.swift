@@ -167,7 +167,8 @@ func openShiftLikeRegistry() throws -> LoopbackServer {
         #expect(e.kind == .unauthorized)
         #expect(e.refusal != nil)
     }
-    #expect(stubborn.seen.withLock { $0.count } == 2)
+    let refusals = stubborn.seen.withLock { $0.map(\.refusal) }
+    #expect(refusals.map { $0?.afterRenewal } == [false, true])
 }
 
 @Test func plainCredentialsKeepTheRegistryError() async throws {
