@@ -24,19 +24,10 @@ final class RegistryFront: Sendable {
         self.host = host
     }
 
-    enum Decision: Equatable {
+    enum Decision {
         /// Forward to the storage registry without the client's credentials.
         case forward
         case respond(status: Int, headers: [(String, String)], body: String)
-
-        static func == (a: Decision, b: Decision) -> Bool {
-            switch (a, b) {
-            case (.forward, .forward): return true
-            case let (.respond(s1, h1, b1), .respond(s2, h2, b2)):
-                return s1 == s2 && b1 == b2 && h1.map { "\($0.0):\($0.1)" } == h2.map { "\($0.0):\($0.1)" }
-            default: return false
-            }
-        }
     }
 
     func fault(for request: FaultProxy.ProxyRequest) -> FaultProxy.Fault {
@@ -120,7 +111,7 @@ final class RegistryFront: Sendable {
                     manifestTagPush = (ns, is_)
                 }
             case "DELETE":
-                records.append(Access(namespace: ns, name: is_, action: rest.contains("/blobs/uploads/") ? "push" : "prune"))
+                records.append(Access(namespace: ns, name: is_, action: "delete"))
             default:
                 return .respond(status: 405, headers: [RegistryFront.apiVersionHeader], body: "")
             }
@@ -158,7 +149,9 @@ final class RegistryFront: Sendable {
             switch r.action {
             case "pull": allowed = state.canPull(identity, project: r.namespace)
             case "push": allowed = state.canPush(identity, project: r.namespace)
-            default: allowed = false   // prune: cluster `delete images`, which no emulated user holds
+            // Abandoning an upload is `update imagestreams/layers`; any other delete is pruning (cluster
+            // `delete images`), which no emulated user holds.
+            default: allowed = path.contains("/blobs/uploads/") && state.canPush(identity, project: r.namespace)
             }
             if !allowed { return accessDenied(records) }
         }

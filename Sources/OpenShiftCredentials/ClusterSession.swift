@@ -262,7 +262,14 @@ public final class ClusterSession: Sendable {
         case 401:
             return .rejected
         default:
-            return .unknown
+            // Clusters before SelfSubjectReview (OpenShift < 4.15): the user lookup, as `oc whoami` falls back.
+            struct User: Decodable { struct Meta: Decodable { var name: String? }; var metadata: Meta? }
+            guard let u = try? await api("GET", "/apis/user.openshift.io/v1/users/~", bearer: token) else { return .unknown }
+            switch u.status {
+            case 200: return .accepted(user: (try? JSONDecoder().decode(User.self, from: Data(u.body)))?.metadata?.name ?? "")
+            case 401: return .rejected
+            default: return .unknown
+            }
         }
     }
 
