@@ -284,6 +284,12 @@ final class OpenShiftRBACTests: XCTestCase {
         let token = alice.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         let tagged = try await digest(dev, "release/app:1.0", token: token)
         XCTAssertEqual(tagged, expected)
+        let stream = try await HTTPClient.shared.send(HTTPRequest(
+            url: dev.apiURL + "/apis/image.openshift.io/v1/namespaces/release/imagestreams/app",
+            headers: HTTPHeaders([("Authorization", "Bearer \(token)")]), tls: TLSOptions(caFile: dev.caBundlePath)))
+        XCTAssertTrue(stream.bodyText.contains(#""from":{"kind":"ImageStreamImage","namespace":"shop","name":"app@\#(expected!)"}"#),
+                      stream.bodyText)
+        XCTAssertTrue(stream.bodyText.contains(#""referencePolicy":{"type":"Local"}"#), stream.bodyText)
 
         // By digest, again: idempotent update.
         let again = try await imgpromote(["tag", "--cluster", dev.apiURL, "--ca-file", dev.caBundlePath,
