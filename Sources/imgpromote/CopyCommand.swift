@@ -42,6 +42,8 @@ struct CopyCommand: AsyncParsableCommand {
     var dryRun = false
     @Flag(name: .customLong("keep-tokens"), help: "Keep tokens obtained by password login (default: revoke them).")
     var keepTokens = false
+    @Flag(name: .customLong("no-preflight"), help: "Skip the access reviews that check pull and push rights before any blob moves.")
+    var noPreflight = false
 
     func validate() throws {
         guard (1...64).contains(jobs) else { throw CLIError.usage("--jobs must be between 1 and 64") }
@@ -68,8 +70,9 @@ struct CopyCommand: AsyncParsableCommand {
             let progress = ProgressRenderer(quiet: global.quiet || json)
             let promoter = Promoter(source: srcSide.client, destination: destSide.client,
                                     events: { progress.handle($0) })
-            let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
+            var request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
                                            platform: platform, jobs: jobs, dryRun: dryRun)
+            if !noPreflight { request.hooks.preflight = permissionPreflight(source: srcSide, destination: destSide) }
             let report = try await promoter.promote(request)
             progress.finish()
             try output(report)

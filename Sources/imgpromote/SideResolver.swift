@@ -38,6 +38,7 @@ struct SideResolver<Side: SideName> {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
                            kubeconfigPaths: global.kubeconfigPaths(environment),
                            username: username, password: try password(), token: try token(),
+                           tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
                            registryOverride: options.registry, sideFlagPrefix: options.flag,
                            sideEnvPrefix: options.envPrefix)
@@ -47,7 +48,8 @@ struct SideResolver<Side: SideName> {
     func openSession() async throws -> ClusterSession? {
         guard options.namesCluster else { return nil }
         if !options.tlsVerify { warnInsecure() }
-        return try await ClusterSession.open(try clusterOptions(), environment: environment, log: log)
+        return try await ClusterSession.open(try clusterOptions(), environment: environment,
+                                             warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
 
     func warnInsecure() {
@@ -74,9 +76,9 @@ struct SideResolver<Side: SideName> {
                 }
                 reference.registry = host
             }
-            let cred = try await session.registryCredential()
+            _ = try await session.registryCredential()   // fails early when this side has no token
             let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
-                                        credentials: StaticCredentials(RegistryCredential(username: cred.username, password: cred.password)),
+                                        credentials: session.registryCredentials(),
                                         retry: global.retryPolicy, flagPrefix: options.flag, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
         }
