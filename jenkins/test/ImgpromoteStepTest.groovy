@@ -170,7 +170,7 @@ class ImgpromoteStepTest {
     @Test
     void aReferenceWithoutHostNeedsAClusterOrRegistry() {
         String m = h.failure([source: 'dev/app:1.4', destination: 'prod/app:1.4', destinationContext: 'prod'])
-        assert m.contains("source 'dev/app:1.4' names no registry host: set sourceCluster, sourceContext or sourceRegistry")
+        assert m.contains("source 'dev/app:1.4' names no registry host: set sourceCluster, sourceClusterConfig, sourceContext or sourceRegistry")
         assert !m.contains("destination 'prod/app:1.4' names no registry host")
         assert h.run([source: 'quay.example.com/dev/app:1.4', destination: 'localhost:5000/prod/app:1.4']) == REF
     }

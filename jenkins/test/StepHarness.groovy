@@ -137,7 +137,8 @@ class StepHarness {
     }
 
     private static String human(String type) {
-        return [usernamePassword: 'Username with password', secretText: 'Secret text', file: 'Secret file'][type]
+        return [usernamePassword: 'Username with password', secretText: 'Secret text', file: 'Secret file',
+                openshiftToken: 'OpenShift Token for OpenShift Client Plugin'][type]
     }
 
     /** What the step script prints: status, the CLI's report file (if any) and its stderr tail. */

@@ -19,6 +19,7 @@ import groovy.transform.Field
 
 @Field static final List STRING_KEYS = [
     'source', 'destination', 'kubeconfig', 'platform', 'binary', 'container', 'label',
+    'sourceClusterConfig', 'destinationClusterConfig',
     'sourceCluster', 'sourceContext', 'sourceRegistry', 'sourceCaFile', 'sourceCredentialsId', 'sourceCredentialsKind',
     'destinationCluster', 'destinationContext', 'destinationRegistry', 'destinationCaFile',
     'destinationCredentialsId', 'destinationCredentialsKind',
@@ -127,7 +128,20 @@ def call(Map args = [:]) {
         }
     }
 
-    List argv = buildArgv(args)
+    // A cluster configuration of the OpenShift Client plugin names the API server (and whether TLS is
+    // verified); its OpenShift Token credential cannot be bound by withCredentials (see README).
+    Map resolved = new LinkedHashMap(args)
+    for (String side in ['source', 'destination']) {
+        String name = args[side + 'ClusterConfig']
+        if (name) {
+            Map cc = clusterConfiguration(side, name)
+            resolved[side + 'Cluster'] = cc.url
+            if (cc.skipTlsVerify) {
+                resolved[side + 'TlsVerify'] = false
+            }
+        }
+    }
+    List argv = buildArgv(resolved)
     envVars << ('IMGPROMOTE_STEP_ARGC=' + argv.size())
     for (int i = 0; i < argv.size(); i++) {
         envVars << ('IMGPROMOTE_STEP_ARG_' + i + '=' + argv[i])
@@ -177,6 +191,29 @@ def call(Map args = [:]) {
     return result.reference
 }
 
+/** The API server URL and TLS setting of an OpenShift Client plugin cluster configuration. */
+Map clusterConfiguration(String side, String name) {
+    def dsl
+    try {
+        dsl = openshift
+    } catch (MissingPropertyException e) {
+        error("imgpromote: ${side}ClusterConfig needs the OpenShift Client plugin (its 'openshift' global variable), " +
+              "which this Jenkins does not have: give ${side}Cluster instead")
+    }
+    String url = null
+    boolean insecure = false
+    dsl.withCluster(name) {
+        url = dsl.cluster()
+        insecure = dsl.skipTLSVerify()
+    }
+    // withCluster takes a name it does not know for a URL: then cluster() gives the name back.
+    if (!url || url == name || !(url ==~ /(?i)https?:\/\/\S+/)) {
+        error("imgpromote: ${side}ClusterConfig '${name}' is not a cluster configuration of the OpenShift Client plugin " +
+              "(Manage Jenkins > System > OpenShift Client Plugin > Cluster Configurations)")
+    }
+    return [url: url, skipTlsVerify: insecure]
+}
+
 /** Tries the credential as Username with password, then as Secret text; returns the kind. */
 String detectCredentialsKind(String side, String id) {
     String first = null
@@ -195,8 +232,10 @@ String detectCredentialsKind(String side, String id) {
     } catch (InterruptedException e) {
         throw e
     } catch (Exception e) {
+        String hint = (first + ' ' + e.message).contains('OpenShift Token') ?
+                '; an OpenShift Token credential cannot be bound by withCredentials: store the same token as a Secret text credential' : ''
         error("imgpromote: ${side}CredentialsId '${id}' is neither a usable Username with password " +
-              "credential (${first}) nor a Secret text credential (${e.message})")
+              "credential (${first}) nor a Secret text credential (${e.message})${hint}")
     }
     return null
 }
@@ -258,8 +297,12 @@ List validate(Map args) {
             problems << ("${side} '${ref}' is not an image reference").toString()
             continue
         }
-        if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']) {
-            problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}Context or ${side}Registry").toString()
+        if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']
+                && !args[side + 'ClusterConfig']) {
+            problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}ClusterConfig, ${side}Context or ${side}Registry").toString()
+        }
+        if (args[side + 'ClusterConfig'] && (args[side + 'Cluster'] || args[side + 'Context'])) {
+            problems << ("${side}ClusterConfig names the cluster already: drop ${side}Cluster and ${side}Context").toString()
         }
         String url = args[side + 'Cluster']
         if (url && !(url ==~ /(?i)https?:\/\/[^\s\/]+(\/\S*)?/)) {
@@ -272,9 +315,9 @@ List validate(Map args) {
         if (kind && !args[side + 'CredentialsId']) {
             problems << ("${side}CredentialsKind is set but ${side}CredentialsId is not").toString()
         }
-        if (kind == 'usernameToken' && !args[side + 'Cluster'] && !args[side + 'Context']) {
+        if (kind == 'usernameToken' && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'ClusterConfig']) {
             problems << ("${side}CredentialsKind 'usernameToken' is for a cluster's API token, and ${side} names no cluster " +
-                         "(${side}Cluster or ${side}Context): for a registry use usernamePassword (robot accounts, API keys " +
+                         "(${side}Cluster, ${side}ClusterConfig or ${side}Context): for a registry use usernamePassword (robot accounts, API keys " +
                          "and registry tokens that go with a user name) or secretText (a bearer token the registry accepts as is)").toString()
         }
     }
