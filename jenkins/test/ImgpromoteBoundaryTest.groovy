@@ -120,6 +120,16 @@ class ImgpromoteBoundaryTest {
     }
 
     @Test
+    void anImgpromoteWithoutReportFileIsNamedAsTheCause() {
+        String stderr = "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json'\n" +
+                        "Usage: imgpromote copy [<options>] <source> <destination>\n  See 'imgpromote copy --help' for more information."
+        Map run = inDash(PLAIN + [returnResult: true], [FAKE_RC: '2', FAKE_STDERR: stderr])
+        assert run.result.exitClass == 'usage'
+        assert run.result.message == "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json' " +
+                                     '(the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
+    }
+
+    @Test
     void theReportsMessageWinsOverStderr() {
         Map report = failureReport(5, 'quay.example.com/dev/app:1.4: manifest unknown')
         Map run = inDash(PLAIN + [returnResult: true],

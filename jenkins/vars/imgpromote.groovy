@@ -404,6 +404,9 @@ Map parseResult(String lines, boolean dryRun) {
         Object reported = report?.error instanceof Map ? report.error.message : null
         result.message = reported instanceof CharSequence && reported.toString().trim() ? reported.toString().trim()
                 : (messageFromStderr(err) ?: "imgpromote exited with status ${code} and printed no message".toString())
+        if (code == 2 && reported == null && result.message.contains("'--report-file")) {
+            result.message += ' (the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
+        }
         return result
     }
     Map destination = report?.destination instanceof Map ? (Map) report.destination : null
