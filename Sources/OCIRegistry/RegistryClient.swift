@@ -286,11 +286,20 @@ public final class RegistryClient: Sendable {
         guard Self.hostOf(request.url) == host else { return nil }
         switch challenge.scheme {
         case "basic":
-            guard let cred = try await credentials?.credential(host: host, repository: repository),
-                  let user = cred.username, let pass = cred.password else { return nil }
+            guard let cred = try await credentials?.credential(host: host, repository: repository) else { return nil }
+            guard let user = cred.username, let pass = cred.password else {
+                if cred.registryToken != nil {
+                    throw RegistryError(.unauthorized, "\(host) asks for a user name and password (Basic auth), not a bearer token")
+                }
+                return nil
+            }
             request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
             return nil
         case "bearer":
+            if let fixed = try await credentials?.credential(host: host, repository: repository)?.registryToken {
+                request.headers.set("Authorization", "Bearer \(fixed)")
+                return nil
+            }
             if let repository { state.declare(repository: repository, actions: actions) }
             let scopes = state.scopes()
             let key = "\(challenge.realm ?? "")|\(challenge.service ?? "")|\(scopes.joined(separator: " "))"

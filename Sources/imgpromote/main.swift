@@ -92,6 +92,10 @@ do {
     printErr("imgpromote: " + message)
     exit(code)
 } catch {
+    if let cli = CLIError.thrownByValidate(error) {
+        printErr("imgpromote: " + cli.message)
+        exit(cli.exitCode)
+    }
     // Parse errors, --help and the like: ArgumentParser's text, but usage errors exit 2 (contract).
     let code = IMGPromote.exitCode(for: error)
     if code == .success {
