@@ -51,7 +51,7 @@ let package = Package(
         // Test-only tooling.
         .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto", "HTTPTransport"], swiftSettings: strict),
         .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "TestSupport", "CCrypto", "HTTPTransport"],
-                swiftSettings: strict),
+                exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "openshift-emulator", dependencies: ["ClusterEmulator"], swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),

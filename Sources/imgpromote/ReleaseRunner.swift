@@ -112,7 +112,7 @@ struct ReleaseRunner {
         if let locked {
             for (i, image) in locked.images.enumerated() {
                 let e = image.expanded(line: image.line ?? i + 1)
-                items.append(.image(releaseImage(e), line: e.entryLine, platform: image.platform))
+                items.append(.image(releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: image.platform))
             }
         } else {
             var expanded: [(ReleaseEntry, Result<[ExpandedEntry], any Error>)] = []
@@ -144,7 +144,7 @@ struct ReleaseRunner {
                 switch result {
                 case .success(let images):
                     if images.isEmpty { printErr("imgpromote: \(path): line \(entry.line): \(entry.name) selects no tag") }
-                    for e in images { items.append(.image(releaseImage(e), line: e.entryLine, platform: entry.platform?.description)) }
+                    for e in images { items.append(.image(releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: entry.platform?.description)) }
                 case .failure(let error):
                     let placeholder = ReleaseImage(name: entry.name, sourceRepository: entry.source.repository,
                                                    sourceReference: entry.source.identifier,
@@ -211,11 +211,22 @@ struct ReleaseRunner {
         }
     }
 
-    private func releaseImage(_ e: ExpandedEntry) -> ReleaseImage {
-        // Hooks (permission preflight, signature gate, attachments) plug in here, per image, as in `copy`.
-        ReleaseImage(name: e.name, sourceRepository: e.sourceRepository, sourceReference: e.sourceReference,
-                     destinationRepository: e.destinationRepository, tags: e.tags, platform: e.platform,
-                     expectedDigest: e.expectedDigest)
+    /// The engine's image, with the same hooks `copy` would give it: the permission preflight of each
+    /// cluster side (reviews cached per project in the session, so a release asks once per project).
+    private func releaseImage(_ e: ExpandedEntry, source: ResolvedSide, destination: ResolvedSide) -> ReleaseImage {
+        var hooks = PromotionHooks()
+        if !options.noPreflight {
+            var s = source, d = destination
+            let pinned = e.sourceReference.hasPrefix("sha256:")
+            s.reference = ImageReference(registry: source.reference.registry, repository: e.sourceRepository,
+                                         tag: pinned ? nil : e.sourceReference, digest: pinned ? e.sourceReference : nil)
+            d.reference = ImageReference(registry: destination.reference.registry, repository: e.destinationRepository,
+                                         tag: e.tags.first)
+            hooks.preflight = permissionPreflight(source: s, destination: d)
+        }
+        return ReleaseImage(name: e.name, sourceRepository: e.sourceRepository, sourceReference: e.sourceReference,
+                            destinationRepository: e.destinationRepository, tags: e.tags, platform: e.platform,
+                            expectedDigest: e.expectedDigest, hooks: hooks)
     }
 
     private func makeLock(_ results: [ReleaseImageResult], items: [Item], sourceHost: String, destinationHost: String) -> LockFile {

@@ -16,7 +16,7 @@ struct IMGPromote: AsyncParsableCommand {
 
         Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity.
         """,
-        subcommands: [CopyCommand.self, PlanCommand.self, ApplyCommand.self, PromoteCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
+        subcommands: [CopyCommand.self, TagCommand.self, PlanCommand.self, ApplyCommand.self, PromoteCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
 
 /// Maps any error to the contract's exit status and one line that says what to do.
@@ -25,6 +25,7 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     case let e as CLIError: return (e.exitCode, e.message)
     case let e as RegistryError: return (e.exitCode, e.message)
     case let e as OpenShiftError: return (e.exitCode, e.description)
+    case let e as ImageAccessDenied: return (4, render(e))
     case let e as TransportError:
         return (e.kind == .cancelled ? 130 : 6, e.description)
     case is CancellationError: return (130, "interrupted")
@@ -80,7 +81,7 @@ do {
     }
     exit(0)
 } catch let error where error is CLIError || error is RegistryError || error is OpenShiftError
-            || error is TransportError || error is CancellationError {
+            || error is ImageAccessDenied || error is TransportError || error is CancellationError {
     let sig = Interruption.shared.current
     if sig != 0 {
         // The command's own cleanup has revoked its tokens; make sure every other one is too.
@@ -91,6 +92,10 @@ do {
     printErr("imgpromote: " + message)
     exit(code)
 } catch {
+    if let cli = CLIError.thrownByValidate(error) {
+        printErr("imgpromote: " + cli.message)
+        exit(cli.exitCode)
+    }
     // Parse errors, --help and the like: ArgumentParser's text, but usage errors exit 2 (contract).
     let code = IMGPromote.exitCode(for: error)
     if code == .success {

@@ -52,4 +52,26 @@ extension ClusterPromotionTests {
         XCTAssertEqual(apply.exitCode, 0, apply.stderrText)
         XCTAssertTrue(apply.stdoutText.contains("\"status\":\"present\""), apply.stdoutText)
     }
+
+    func testReleasePreflightRefusalFailsOnlyThatImage() async throws {
+        let file = dir.file("release.yaml")
+        try FileSystem.write("""
+        images:
+          - source: shop/app:1.0
+            destination: locked/app
+          - source: shop/app:1.0
+            tags: [3.0]
+        """, to: file)
+        let r = try await imgpromote(["promote", "-f", file, "--json", "--src-username", "alice", "--dest-username", "alice"] + clusterFlags,
+                                     env: ["IMGPROMOTE_SRC_PASSWORD": Self.alicePassword, "IMGPROMOTE_DEST_PASSWORD": Self.alicePassword])
+        XCTAssertEqual(r.exitCode, 4, r.stderrText)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any])
+        let images = try XCTUnwrap(object["images"] as? [[String: Any]])
+        XCTAssertEqual(images.map { $0["status"] as? String }, ["failed", "promoted"])
+        XCTAssertEqual((images[0]["error"] as? [String: Any])?["class"] as? String, "denied")
+        XCTAssertEqual(images[0]["blobs"] as? [String: Any] == nil, true, "refused before any blob moved")
+        let promoted = try await prodDigest("3.0")
+        XCTAssertEqual(promoted, expected!)
+        XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 0)
+    }
 }
