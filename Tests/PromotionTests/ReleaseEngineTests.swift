@@ -88,11 +88,15 @@ final class ReleaseEngineTests: XCTestCase {
         let base = SHA256.digest(FakeImage.blob("base-layer"))
         // The upload of the base into prod/a fails; prod/b must take it over and succeed.
         dst.fail(RegistryError(.denied, "prod/a: denied")) { $0.repository == "prod/a" && $0.op == .upload && $0.reference == base }
-        dst.delay(.milliseconds(30)) { $0.op == .upload && $0.repository == "prod/a" }
+        // prod/a claims the base first (b's manifest arrives 50 ms later) and fails at 200 ms while b waits.
+        dst.delay(.milliseconds(200)) { $0.op == .upload && $0.repository == "prod/a" }
+        src.delay(.milliseconds(50)) { $0.op == .getManifest && $0.repository == "dev/b" }
         let results = await engine().promote([image("a"), image("b")])
         XCTAssertEqual(results.map(\.status), [.failed, .promoted])
         XCTAssertTrue(dst.hasBlob(base, repository: "prod/b"))
         XCTAssertEqual(dst.tagNames(repository: "prod/a"), [])
+        XCTAssertEqual(dst.requests.filter { $0.op == .upload && $0.reference == base }.map(\.repository), ["prod/a", "prod/b"],
+                       "b took over the failed transfer")
     }
 
     func testFailFastCancelsTheRestAndWritesNoFurtherTags() async throws {
