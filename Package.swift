@@ -6,6 +6,7 @@
 //   OCIRegistry          OCI distribution / Docker v2 protocol client (refs, auth, manifests, blobs)
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
 //   Promotion            the copy planner and executor (knows no HTTP)
+//   SupplyChain          signatures (the gate), attachments that travel, the promotion record
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
 //   LoopbackHTTP, ClusterEmulator + openshift-emulator, TestSupport
@@ -37,8 +38,10 @@ let package = Package(
                 dependencies: ["HTTPTransport", "OCIRegistry"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "SupplyChain", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport", "CCrypto"],
+                swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -53,6 +56,8 @@ let package = Package(
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
+        .testTarget(name: "SupplyChainTests", dependencies: ["SupplyChain", "OCIRegistry", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,6 +29,7 @@ struct CopyCommand: AsyncParsableCommand {
     @OptionGroup(title: "Source") var src: SideOptions<SourceSide>
     @OptionGroup(title: "Destination") var dest: SideOptions<DestinationSide>
     @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Supply chain") var supplyChain: SupplyChainOptions
 
     @Option(help: ArgumentHelp("Copy only this instance of a multi-arch image (default: the whole index).",
                                valueName: "os/arch[/variant]"))
@@ -69,7 +70,8 @@ struct CopyCommand: AsyncParsableCommand {
             let promoter = Promoter(source: srcSide.client, destination: destSide.client,
                                     events: { progress.handle($0) })
             let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
-                                           platform: platform, jobs: jobs, dryRun: dryRun)
+                                           platform: platform, jobs: jobs, dryRun: dryRun,
+                                           hooks: try supplyChain.hooks(source: srcSide, destination: destSide))
             let report = try await promoter.promote(request)
             progress.finish()
             try output(report)
