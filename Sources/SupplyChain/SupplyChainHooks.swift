@@ -18,11 +18,22 @@ public struct SupplyChainHooks: Sendable {
     public var destination: PromotionSide
     /// Signature gate (nil: no signature required).
     public var policy: SignaturePolicy?
+    /// What travels with the image (default: everything attached).
+    public var attachments: AttachmentSelection
+    /// Parallel blob transfers for attachments.
+    public var jobs: Int
+    /// One line per event worth telling the user ("3 attachments copied").
+    public var log: @Sendable (String) -> Void
 
-    public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil) {
+    public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil,
+                attachments: AttachmentSelection = .all, jobs: Int = 8,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.source = source
         self.destination = destination
         self.policy = policy
+        self.attachments = attachments
+        self.jobs = jobs
+        self.log = log
     }
 
     /// The hooks; `base` keeps whatever else the caller set (e.g. a permission preflight).
@@ -36,6 +47,26 @@ public struct SupplyChainHooks: Sendable {
                 try await gate.verify(digest: digest)
             }
         }
+        if attachments != .none {
+            let previous = base.beforeTag
+            let work = self
+            hooks.beforeTag = { digests in
+                try await previous?(digests)
+                try await work.bringAttachments(digests)
+            }
+        }
         return hooks
+    }
+
+    /// Finds what hangs off `digests` in the source and writes it to the destination.
+    public func bringAttachments(_ digests: [String]) async throws {
+        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments)
+        let found = try await finder.find(for: digests)
+        guard !found.isEmpty else { return }
+        let outcome = try await AttachmentCopier(source: source, destination: destination, jobs: jobs).copy(found)
+        let kinds = Dictionary(grouping: found, by: \.label).map { "\($0.value.count) \($0.key)" }.sorted()
+        log("attachments: \(found.count) copied (\(kinds.joined(separator: ", "))); blobs \(outcome.blobsCopied) copied, "
+            + "\(outcome.blobsMounted) mounted, \(outcome.blobsSkipped) present"
+            + (outcome.fallbackTagsWritten > 0 ? "; \(outcome.fallbackTagsWritten) referrers fallback tag(s) updated" : ""))
     }
 }

@@ -71,7 +71,8 @@ struct CopyCommand: AsyncParsableCommand {
                                     events: { progress.handle($0) })
             let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
                                            platform: platform, jobs: jobs, dryRun: dryRun,
-                                           hooks: try supplyChain.hooks(source: srcSide, destination: destSide))
+                                           hooks: try supplyChain.hooks(source: srcSide, destination: destSide, jobs: jobs,
+                                                                         quiet: global.quiet || json))
             let report = try await promoter.promote(request)
             progress.finish()
             try output(report)

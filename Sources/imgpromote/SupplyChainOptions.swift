@@ -5,6 +5,11 @@ import SupplyChain
 
 /// Flags of the supply-chain work: the signature gate, attachments, the promotion record.
 struct SupplyChainOptions: ParsableArguments {
+    @Option(name: .customLong("attachments"), help: ArgumentHelp(
+        "What travels with the image, written before the destination tag: all (cosign .sig/.att/.sbom tags and OCI referrers), signatures, or none.",
+        valueName: "all|signatures|none"))
+    var attachments: AttachmentSelection = .all
+
     @Option(name: .customLong("require-signature"), help: ArgumentHelp(
         "Refuse (exit 8) unless the source digest has a cosign signature by this public key (PEM, as cosign writes it). Repeatable: any one key suffices.",
         valueName: "key.pub"))
@@ -38,9 +43,14 @@ struct SupplyChainOptions: ParsableArguments {
     }
 
     /// The engine hooks for one promotion between these two sides.
-    func hooks(source: ResolvedSide, destination: ResolvedSide) throws -> PromotionHooks {
-        SupplyChainHooks(source: PromotionSide(client: source.client, repository: source.reference.repository),
-                         destination: PromotionSide(client: destination.client, repository: destination.reference.repository),
-                         policy: try policy()).hooks()
+    func hooks(source: ResolvedSide, destination: ResolvedSide, jobs: Int, quiet: Bool) throws -> PromotionHooks {
+        let log: @Sendable (String) -> Void = { line in if !quiet { printErr("imgpromote: " + line) } }
+        return SupplyChainHooks(source: PromotionSide(client: source.client, repository: source.reference.repository),
+                                destination: PromotionSide(client: destination.client, repository: destination.reference.repository),
+                                policy: try policy(), attachments: attachments, jobs: jobs, log: log).hooks()
     }
+}
+
+extension AttachmentSelection: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
 }

@@ -159,4 +159,243 @@ final class AttachmentTests: XCTestCase {
             XCTAssertTrue(r.stderrText.contains("--require-signature"), r.stderrText)
         }
     }
+
+    // MARK: attachments travel
+
+    /// Signature files as skopeo writes them into a dir:, decoded (JSON key order is not significant).
+    func signatures(in layout: String, prefix: String = "") throws -> [NSDictionary] {
+        var out: [NSDictionary] = []
+        var i = 1
+        while FileSystem.exists("\(layout)/\(prefix)signature-\(i)") {
+            let bytes = try FileSystem.read("\(layout)/\(prefix)signature-\(i)")
+            let body = Data(bytes.drop { $0 != 0x0A }.dropFirst())
+            out.append(try XCTUnwrap(JSONSerialization.jsonObject(with: body) as? NSDictionary))
+            i += 1
+        }
+        return out
+    }
+
+    func testSignaturesOfIndexAndEveryPlatformTravelAndSkopeoReadsThemBack() async throws {
+        let a = try await registry(), b = try await registry()
+        let key = try await makeKey("release")
+        let image = TestImage.random(layerSizes: [2048], platforms: [.linuxAMD64, .linuxARM64], seed: 51)
+        let identity = "\(a.host)/dev/multi"
+        var perInstance: [String: [[UInt8]]] = [:]
+        for m in image.manifests { perInstance[m.digest] = [try await signatureFile(digest: m.digest, identity: identity, key: key)] }
+        try await pushSigned(image, to: a, repository: "dev/multi", tag: "2.0",
+                             signatures: [try await signatureFile(digest: image.digest, identity: identity, key: key),
+                                          try await signatureFile(digest: image.digest, identity: identity, key: try await makeKey("second"))],
+                             instanceSignatures: perInstance)
+        let sourceTags = try await tags(a, "dev/multi")
+        XCTAssertEqual(Set(sourceTags), Set(["2.0", sigTag(image.digest)] + image.manifests.map { sigTag($0.digest) }),
+                       "skopeo wrote one .sig per manifest")
+
+        let r = try await copy("\(a.host)/dev/multi:2.0", "\(b.host)/prod/multi:2.0", ["--require-signature", key.publicPath])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("attachments: 3 copied (3 .sig)"), r.stderrText)
+        let destTags = try await tags(b, "prod/multi")
+        XCTAssertEqual(Set(destTags), Set(["2.0", sigTag(image.digest)] + image.manifests.map { sigTag($0.digest) }))
+        // The .sig manifests keep their digests (copied verbatim).
+        for d in [image.digest] + image.manifests.map(\.digest) {
+            let src = try await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "docker://\(a.host)/dev/multi:\(sigTag(d))"])
+            let dst = try await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "docker://\(b.host)/prod/multi:\(sigTag(d))"])
+            XCTAssertTrue(src.succeeded && dst.succeeded, dst.stderrText)
+            XCTAssertEqual(src.stdout, dst.stdout)
+        }
+        // The tag was written after every .sig: no one saw it unsigned.
+        let log = b.accessLog().filter { $0.method == "PUT" && $0.path.contains("/manifests/") }
+        XCTAssertEqual(log.last?.path, "/v2/prod/multi/manifests/2.0", "\(log)")
+
+        // skopeo, with attachments on, finds the same signatures at the destination as at the source.
+        let rd = try registriesD([a.host, b.host])
+        let fromSource = try dir.subdirectory("from-source"), fromDest = try dir.subdirectory("from-dest")
+        let s1 = try await run("skopeo", ["copy", "--all", "--registries.d", rd, "--src-tls-verify=false",
+                                          "docker://\(a.host)/dev/multi:2.0", "dir:" + fromSource])
+        let s2 = try await run("skopeo", ["copy", "--all", "--registries.d", rd, "--src-tls-verify=false",
+                                          "docker://\(b.host)/prod/multi:2.0", "dir:" + fromDest])
+        XCTAssertTrue(s1.succeeded && s2.succeeded, s1.stderrText + s2.stderrText)
+        XCTAssertEqual(try signatures(in: fromDest).count, 2)
+        XCTAssertEqual(try signatures(in: fromDest), try signatures(in: fromSource))
+        for m in image.manifests {
+            let prefix = String(m.digest.dropFirst(7)) + "."
+            XCTAssertEqual(try signatures(in: fromDest, prefix: prefix).count, 1, m.digest)
+            XCTAssertEqual(try signatures(in: fromDest, prefix: prefix), try signatures(in: fromSource, prefix: prefix))
+        }
+    }
+
+    /// A small artifact (SBOM-like) with `subject`, pushed by hand as other tools do; returns its bytes and digest.
+    func pushReferrer(_ client: TestRegistryClient, repository: String, subject: TestManifest?, subjectIndex: TestImage? = nil,
+                      artifactType: String, content: String) throws -> (bytes: [UInt8], digest: String) {
+        let empty = Array("{}".utf8)
+        try client.uploadBlob(repository: repository, content: .bytes(empty), digest: SHA256.digest(empty))
+        let layer = Array(content.utf8)
+        try client.uploadBlob(repository: repository, content: .bytes(layer), digest: SHA256.digest(layer))
+        let subjectJSON: String
+        if let subject {
+            subjectJSON = "{\"mediaType\":\"\(subject.mediaType)\",\"digest\":\"\(subject.digest)\",\"size\":\(subject.size)}"
+        } else {
+            let i = subjectIndex!
+            subjectJSON = "{\"mediaType\":\"\(i.mediaType)\",\"digest\":\"\(i.digest)\",\"size\":\(i.bytes.count)}"
+        }
+        let manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"artifactType\":\"\(artifactType)\","
+            + "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"\(SHA256.digest(empty))\",\"size\":2},"
+            + "\"layers\":[{\"mediaType\":\"text/plain\",\"digest\":\"\(SHA256.digest(layer))\",\"size\":\(layer.count)}],"
+            + "\"subject\":\(subjectJSON),\"annotations\":{\"org.example.note\":\"\(content)\"}}"
+        let bytes = Array(manifest.utf8)
+        _ = try client.putManifest(repository: repository, reference: SHA256.digest(bytes), bytes: bytes,
+                                   mediaType: "application/vnd.oci.image.manifest.v1+json")
+        return (bytes, SHA256.digest(bytes))
+    }
+
+    /// Writes the referrers fallback index `sha256-HEX` for `subject` listing `entries` (what a pusher does
+    /// on a registry without the referrers API).
+    func putFallbackIndex(_ client: TestRegistryClient, repository: String, subject: String,
+                          entries: [(bytes: [UInt8], digest: String, artifactType: String)]) throws {
+        let list = entries.map {
+            "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"\($0.digest)\",\"size\":\($0.bytes.count),\"artifactType\":\"\($0.artifactType)\"}"
+        }
+        let index = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[\(list.joined(separator: ","))]}"
+        _ = try client.putManifest(repository: repository, reference: subject.replacingOccurrences(of: ":", with: "-"),
+                                   bytes: Array(index.utf8), mediaType: "application/vnd.oci.image.index.v1+json")
+    }
+
+    func fallbackEntries(_ client: TestRegistryClient, repository: String, subject: String) throws -> [String] {
+        guard let m = try client.manifest(repository: repository, reference: subject.replacingOccurrences(of: ":", with: "-")) else { return [] }
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(m.bytes)) as? [String: Any])
+        return ((json["manifests"] as? [[String: Any]]) ?? []).compactMap { $0["digest"] as? String }
+    }
+
+    func testReferrersTravelThroughTheFallbackTagAndMergeWithWhatIsThere() async throws {
+        let a = try await registry(), b = try await registry()
+        let key = try await makeKey("release")
+        let image = TestImage.random(layerSizes: [1024], seed: 61)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "3.0")
+        let src = TestRegistryClient(baseURL: a.baseURL), dst = TestRegistryClient(baseURL: b.baseURL)
+        defer { src.close(); dst.close() }
+        let sbom = try pushReferrer(src, repository: "dev/app", subject: image.manifests[0],
+                                    artifactType: "application/spdx+json", content: "sbom-of-3.0")
+        try putFallbackIndex(src, repository: "dev/app", subject: image.digest,
+                             entries: [(sbom.bytes, sbom.digest, "application/spdx+json")])
+        // The SBOM itself is signed (cosign .sig on the SBOM's digest, written by skopeo): it travels too.
+        let sbomSig = try await signatureFile(digest: sbom.digest, identity: "\(a.host)/dev/app", key: key)
+        let layout = try dir.subdirectory("sbom-dir")
+        let out = try await run("skopeo", ["copy", "--src-tls-verify=false", "docker://\(a.host)/dev/app@\(sbom.digest)", "dir:" + layout])
+        XCTAssertTrue(out.succeeded, out.stderrText)
+        try FileSystem.write(sbomSig, to: layout + "/signature-1")
+        let back = try await run("skopeo", ["copy", "--registries.d", try registriesD([a.host]), "--dest-tls-verify=false",
+                                            "dir:" + layout, "docker://\(a.host)/dev/app:sbom-holder"])
+        XCTAssertTrue(back.succeeded, back.stderrText)
+
+        // The destination already lists another tool's referrer for this digest.
+        try await ImageSeeder.pushAsync(image, to: b.baseURL, repository: "prod/app", tag: nil)
+        let foreign = try pushReferrer(dst, repository: "prod/app", subject: image.manifests[0],
+                                       artifactType: "application/vnd.example.scan", content: "scan-by-someone-else")
+        try putFallbackIndex(dst, repository: "prod/app", subject: image.digest,
+                             entries: [(foreign.bytes, foreign.digest, "application/vnd.example.scan")])
+
+        let r = try await copy("\(a.host)/dev/app:3.0", "\(b.host)/prod/app:3.0")
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(Set(try fallbackEntries(dst, repository: "prod/app", subject: image.digest)), [foreign.digest, sbom.digest],
+                       "the other tool's entry is kept")
+        let copied = try XCTUnwrap(try dst.manifest(repository: "prod/app", reference: sbom.digest))
+        XCTAssertEqual(copied.bytes, sbom.bytes, "referrer copied verbatim")
+        XCTAssertNotNil(try dst.manifest(repository: "prod/app", reference: sigTag(sbom.digest)), "the SBOM's signature travelled")
+        let prodTags = try await tags(b, "prod/app")
+        XCTAssertTrue(prodTags.contains("3.0"))
+
+        // Again: nothing new to add, the fallback index is not rewritten.
+        let fallbackPath = "/manifests/" + image.digest.replacingOccurrences(of: ":", with: "-")
+        XCTAssertEqual(b.count(method: "PUT", pathContains: fallbackPath), 2, "written by the other tool, then merged once")
+        let again = try await copy("\(a.host)/dev/app:3.0", "\(b.host)/prod/app:3.1")
+        XCTAssertEqual(again.exitCode, 0, again.stderrText)
+        XCTAssertEqual(b.count(method: "PUT", pathContains: fallbackPath), 2, "nothing new: the fallback index is not rewritten")
+    }
+
+    func testAttachmentSelection() async throws {
+        let a = try await registry(), b = try await registry()
+        let key = try await makeKey("release")
+        let image = TestImage.random(layerSizes: [1024], seed: 71)
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "x", key: key)])
+        let src = TestRegistryClient(baseURL: a.baseURL)
+        defer { src.close() }
+        // An attestation-like .att and an SBOM referrer next to the signature.
+        let att = try pushReferrer(src, repository: "dev/app", subject: image.manifests[0], artifactType: "application/vnd.example.att", content: "att")
+        _ = try src.putManifest(repository: "dev/app", reference: sigTag(image.digest, "att"), bytes: att.bytes,
+                                mediaType: "application/vnd.oci.image.manifest.v1+json")
+        let sbom = try pushReferrer(src, repository: "dev/app", subject: image.manifests[0], artifactType: "application/spdx+json", content: "sbom")
+        try putFallbackIndex(src, repository: "dev/app", subject: image.digest, entries: [(sbom.bytes, sbom.digest, "application/spdx+json")])
+
+        let none = try await copy("\(a.host)/dev/app:1", "\(b.host)/none/app:1", ["--attachments", "none"])
+        XCTAssertEqual(none.exitCode, 0, none.stderrText)
+        let noneTags = try await tags(b, "none/app")
+        XCTAssertEqual(noneTags, ["1"])
+        XCTAssertEqual(a.count(method: "GET", pathContains: "/tags/list"), 0, "--attachments none looks nothing up")
+
+        let sigs = try await copy("\(a.host)/dev/app:1", "\(b.host)/sigs/app:1", ["--attachments", "signatures"])
+        XCTAssertEqual(sigs.exitCode, 0, sigs.stderrText)
+        let sigTags = try await tags(b, "sigs/app")
+        XCTAssertEqual(Set(sigTags), ["1", sigTag(image.digest)])
+
+        let all = try await copy("\(a.host)/dev/app:1", "\(b.host)/all/app:1")
+        XCTAssertEqual(all.exitCode, 0, all.stderrText)
+        let allTags = try await tags(b, "all/app")
+        XCTAssertEqual(Set(allTags),
+                       ["1", sigTag(image.digest), sigTag(image.digest, "att"), image.digest.replacingOccurrences(of: ":", with: "-")])
+
+        let bad = try await copy("\(a.host)/dev/app:1", "\(b.host)/x/app:1", ["--attachments", "some"])
+        XCTAssertEqual(bad.exitCode, 2, bad.stderrText)
+    }
+
+    func testSignaturesMergeWithTheDestinationsOwnSignatures() async throws {
+        let a = try await registry(), b = try await registry()
+        let release = try await makeKey("release"), prod = try await makeKey("prod")
+        let image = TestImage.random(layerSizes: [1024], seed: 81)
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "\(a.host)/dev/app", key: release)])
+        // The destination already carries a signature of its own for this digest (say, a prod countersignature).
+        try await pushSigned(image, to: b, repository: "prod/app", tag: "old",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "\(b.host)/prod/app", key: prod)])
+        let r = try await copy("\(a.host)/dev/app:1", "\(b.host)/prod/app:1")
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        let out = try dir.subdirectory("merged")
+        let read = try await run("skopeo", ["copy", "--registries.d", try registriesD([b.host]), "--src-tls-verify=false",
+                                            "docker://\(b.host)/prod/app:1", "dir:" + out])
+        XCTAssertTrue(read.succeeded, read.stderrText)
+        let sigs = try signatures(in: out)
+        XCTAssertEqual(sigs.count, 2, "both signatures: \(sigs)")
+        // Both verify at the destination with their keys.
+        for key in [release, prod] {
+            let gate = try await copy("\(b.host)/prod/app:1", "\(b.host)/check/app:1", ["--require-signature", key.publicPath])
+            XCTAssertEqual(gate.exitCode, 0, gate.stderrText)
+        }
+    }
+
+    /// What attachments cost when nothing is attached, counted by the registries: `--attachments all`
+    /// against `--attachments none`, for a single image and a two-platform index (three manifests).
+    func testAttachmentLookupCostWhenNothingIsAttached() async throws {
+        let a = try await registry(), b = try await registry()
+        var lines: [String] = []
+        for (name, image) in [("single", TestImage.random(layerSizes: [1024], seed: 91)),
+                              ("index", TestImage.random(layerSizes: [1024], platforms: [.linuxAMD64, .linuxARM64], seed: 92))] {
+            try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/\(name)", tag: "1")
+            var counts: [String: (Int, Int)] = [:]
+            for mode in ["none", "all"] {
+                let (sa, sb) = (a.accessLog().count, b.accessLog().count)
+                let r = try await copy("\(a.host)/dev/\(name):1", "\(b.host)/\(mode)/\(name):1", ["--attachments", mode])
+                XCTAssertEqual(r.exitCode, 0, r.stderrText)
+                XCTAssertTrue(b.waitForAccessLog { $0.count > sb })
+                counts[mode] = (a.accessLog().count - sa, b.accessLog().count - sb)
+            }
+            let manifests = image.isIndex ? image.manifests.count + 1 : 1
+            let extraSource = counts["all"]!.0 - counts["none"]!.0, extraDest = counts["all"]!.1 - counts["none"]!.1
+            lines.append("\(name) (\(manifests) manifest(s)): +\(extraSource) source, +\(extraDest) destination requests")
+            // tags/list + one referrers query (404: no API, so no more queries) + the top manifest PUT by digest
+            // before the tag.
+            XCTAssertEqual(extraSource, 2, name)
+            XCTAssertEqual(extraDest, 1, name)
+            XCTAssertLessThanOrEqual(extraSource + extraDest, 2 * manifests + 1, name)
+        }
+        print("attachment lookup cost: " + lines.joined(separator: "; "))
+    }
 }
