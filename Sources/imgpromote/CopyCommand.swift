@@ -71,8 +71,9 @@ struct CopyCommand: AsyncParsableCommand {
                                     events: { progress.handle($0) })
             let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
                                            platform: platform, jobs: jobs, dryRun: dryRun,
-                                           hooks: try supplyChain.hooks(source: srcSide, destination: destSide, jobs: jobs,
-                                                                         quiet: global.quiet || json))
+                                           hooks: try await supplyChain.hooks(source: srcSide, destination: destSide, jobs: jobs,
+                                                                               quiet: global.quiet || json,
+                                                                               environment: environment))
             let report = try await promoter.promote(request)
             progress.finish()
             try output(report)

@@ -32,8 +32,10 @@ final class AttachmentTests: XCTestCase {
     func run(_ exe: String, _ args: [String], stdin: [UInt8]? = nil, env: [String: String] = [:],
              timeout: Double = 120) async throws -> ProcessResult {
         var environment = Subprocess.currentEnvironment()
-        environment["HOME"] = dir.path
-        environment["XDG_RUNTIME_DIR"] = dir.path
+        if exe != "python3" {   // python keeps HOME: its user site-packages live there
+            environment["HOME"] = dir.path
+            environment["XDG_RUNTIME_DIR"] = dir.path
+        }
         environment["REGISTRY_AUTH_FILE"] = nil
         for (k, v) in env { environment[k] = v }
         return try await Subprocess.runAsync(exe, args, environment: environment, stdin: stdin, timeoutSeconds: timeout)
@@ -397,5 +399,107 @@ final class AttachmentTests: XCTestCase {
             XCTAssertLessThanOrEqual(extraSource + extraDest, 2 * manifests + 1, name)
         }
         print("attachment lookup cost: " + lines.joined(separator: "; "))
+    }
+
+    // MARK: the record
+
+    func testSignedPromotionRecordIsAttachedVerifiesWithSecuresystemslibAndInspectShowsIt() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [1024], platforms: [.linuxAMD64, .linuxARM64], seed: 101)
+        let key = try await makeKey("source")
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "5.0",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "\(a.host)/dev/app", key: key)])
+        // openssl's unencrypted PKCS#8 key here (cosign's encrypted format is tested below and in SupplyChainTests).
+        let recordKey = try await makeKey("record")
+        let password = "never-in-argv-\(UInt32.random(in: 0...UInt32.max))"
+        let env = ["BUILD_URL": "https://jenkins.example/job/promote/42/", "JOB_NAME": "promote", "BUILD_NUMBER": "42",
+                   "IMGPROMOTE_RECORD_KEY_PASSWORD": password]
+        let r = try await copy("\(a.host)/dev/app:5.0", "\(b.host)/prod/app:5.0", ["--record-key", recordKey.privatePath, "-v"], env: env)
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertFalse(r.stderrText.contains(password) || r.stdoutText.contains(password))
+        let tags = try await tags(b, "prod/app")
+        XCTAssertTrue(tags.contains(sigTag(image.digest, "att")), "\(tags)")
+        XCTAssertTrue(tags.contains(sigTag(image.digest)), "the source signature travelled too")
+
+        // The .att manifest holds one DSSE layer as cosign stores attestations.
+        let dst = TestRegistryClient(baseURL: b.baseURL)
+        defer { dst.close() }
+        let att = try XCTUnwrap(try dst.manifest(repository: "prod/app", reference: sigTag(image.digest, "att")))
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(att.bytes)) as? [String: Any])
+        let layers = try XCTUnwrap(manifest["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.count, 1)
+        XCTAssertEqual(layers[0]["mediaType"] as? String, "application/vnd.dsse.envelope.v1+json")
+        XCTAssertEqual((layers[0]["annotations"] as? [String: String])?["predicateType"], "https://imgpromote.dev/promotion/v1")
+        let envelope = try XCTUnwrap(try dst.blob(repository: "prod/app", digest: try XCTUnwrap(layers[0]["digest"] as? String)))
+        let envPath = dir.file("record.json")
+        try FileSystem.write(envelope, to: envPath)
+
+        // An independent DSSE verifier (securesystemslib) accepts it with the record key's public half.
+        let check = try await run("python3", ["-c", """
+            import sys, json
+            from cryptography.hazmat.primitives import serialization
+            from securesystemslib.dsse import Envelope
+            from securesystemslib.signer import SSlibKey
+            env = Envelope.from_dict(json.load(open(sys.argv[1])))
+            pub = serialization.load_pem_public_key(open(sys.argv[2], "rb").read())
+            env.verify([SSlibKey.from_crypto(pub, keyid=list(env.signatures)[0])], 1)
+            st = json.loads(env.payload)
+            p = st["predicate"]
+            print(st["subject"][0]["name"], st["subject"][0]["digest"]["sha256"], p["source"]["reference"], p["source"]["digest"],
+                  p["destination"]["reference"], p["run"]["buildURL"], p["run"]["jobName"], p["run"]["buildNumber"], p["tool"]["name"])
+            """, envPath, recordKey.publicPath])
+        if check.stderrText.contains("ModuleNotFoundError") { throw XCTSkip("securesystemslib is not installed") }
+        XCTAssertTrue(check.succeeded, check.stderrText)
+        XCTAssertEqual(check.stdoutText, "\(b.host)/prod/app \(image.digest.dropFirst(7)) \(a.host)/dev/app:5.0 \(image.digest) "
+                       + "\(b.host)/prod/app:5.0 https://jenkins.example/job/promote/42/ promote 42 imgpromote\n")
+
+        // A second promotion's record is appended, not replacing the first; inspect shows both.
+        let again = try await copy("\(a.host)/dev/app:5.0", "\(b.host)/prod/app:5.0-ga", ["--record"], env: ["JOB_NAME": "ga"])
+        XCTAssertEqual(again.exitCode, 0, again.stderrText)
+        let bin = try XCTUnwrap(BuiltProducts.imgpromote)
+        let inspect = try await run(bin, ["inspect", "--tls-verify=false", "\(b.host)/prod/app:5.0-ga"])
+        XCTAssertEqual(inspect.exitCode, 0, inspect.stderrText)
+        XCTAssertTrue(inspect.stdoutText.contains("Attachments:"), inspect.stdoutText)
+        XCTAssertEqual(inspect.stdoutText.components(separatedBy: "    record: ").count - 1, 2, inspect.stdoutText)
+        XCTAssertTrue(inspect.stdoutText.contains("(unsigned)") && inspect.stdoutText.contains("(signed, key sha256:"), inspect.stdoutText)
+        XCTAssertTrue(inspect.stdoutText.contains("in https://jenkins.example/job/promote/42/"), inspect.stdoutText)
+        let json = try await run(bin, ["inspect", "--json", "--tls-verify=false", "\(b.host)/prod/app:5.0"])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any], json.stderrText)
+        let attachments = try XCTUnwrap(doc["attachments"] as? [[String: Any]])
+        XCTAssertEqual(Set(attachments.compactMap { $0["kind"] as? String }), [".sig", ".att"])
+        XCTAssertEqual(attachments.first { $0["kind"] as? String == ".att" }?["layers"] as? Int, 2)
+    }
+
+    func testWrongRecordKeyPasswordIsAUsageErrorWithoutTheSecret() async throws {
+        let a = try await registry()
+        let image = TestImage.random(layerSizes: [512], seed: 111)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "1")
+        let keyPath = dir.file("cosign.key")
+        // A cosign-format key made by Python (scrypt + PyNaCl), when available; else skip.
+        let make = try await run("python3", ["-c", """
+            import os, sys, json, base64, hashlib, nacl.secret
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.hazmat.primitives import serialization
+            k = ec.generate_private_key(ec.SECP256R1())
+            der = k.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            salt, nonce = os.urandom(32), os.urandom(24)
+            key = hashlib.scrypt(b"right-password", salt=salt, n=32768, r=8, p=1, dklen=32, maxmem=64 << 20)
+            ct = nacl.secret.SecretBox(key).encrypt(der, nonce).ciphertext
+            doc = {"kdf": {"name": "scrypt", "params": {"N": 32768, "r": 8, "p": 1}, "salt": base64.b64encode(salt).decode()},
+                   "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()}, "ciphertext": base64.b64encode(ct).decode()}
+            b64 = base64.b64encode(json.dumps(doc).encode()).decode()
+            open(sys.argv[1], "w").write("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\\n" + "\\n".join(b64[i:i+64] for i in range(0, len(b64), 64)) + "\\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\\n")
+            """, keyPath])
+        if make.stderrText.contains("ModuleNotFoundError") { throw XCTSkip("PyNaCl/cryptography are not installed") }
+        XCTAssertTrue(make.succeeded, make.stderrText)
+        let wrong = try await copy("\(a.host)/dev/app:1", "\(a.host)/prod/app:1", ["--record-key", keyPath],
+                                   env: ["COSIGN_PASSWORD": "wrong-password-value"])
+        XCTAssertEqual(wrong.exitCode, 2, wrong.stderrText)
+        XCTAssertTrue(wrong.stderrText.contains("wrong password"), wrong.stderrText)
+        XCTAssertFalse(wrong.stderrText.contains("wrong-password-value"))
+        let right = try await copy("\(a.host)/dev/app:1", "\(a.host)/prod/app:1", ["--record-key", keyPath],
+                                   env: ["COSIGN_PASSWORD": "right-password"])
+        XCTAssertEqual(right.exitCode, 0, right.stderrText)
+        XCTAssertTrue(right.stderrText.contains("record: promotion record attached"), right.stderrText)
     }
 }
