@@ -502,4 +502,66 @@ final class AttachmentTests: XCTestCase {
         XCTAssertEqual(right.exitCode, 0, right.stderrText)
         XCTAssertTrue(right.stderrText.contains("record: promotion record attached"), right.stderrText)
     }
+
+    // MARK: a registry with the referrers API
+
+    /// A front over a real docker-registry that implements the referrers API the way OCI 1.1 registries do:
+    /// `GET /v2/NAME/referrers/DIGEST` lists (from the registry's own storage) every manifest of NAME whose
+    /// `subject` is DIGEST, and a manifest PUT of a referrer is answered with `OCI-Subject`.
+    func referrersFront(_ r: RegistryProcess, subjects: [String: String]) throws -> FaultProxy {
+        let front = try FaultProxy(upstream: r.baseURL, name: "referrers-front")
+        cleanups.append { front.stop() }
+        let storage = r.storagePath + "/docker/registry/v2"
+        front.setDecider { req in
+            let path = req.pathWithoutQuery
+            if req.method == "GET", let range = path.range(of: "/referrers/") {
+                let name = String(path[path.index(path.startIndex, offsetBy: 4)..<range.lowerBound])
+                let digest = String(path[range.upperBound...])
+                var entries: [String] = []
+                let revisions = "\(storage)/repositories/\(name)/_manifests/revisions/sha256"
+                for hex in FileSystem.list(revisions).sorted() {
+                    guard let bytes = try? FileSystem.read("\(storage)/blobs/sha256/\(hex.prefix(2))/\(hex)/data"),
+                          let doc = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                          (doc["subject"] as? [String: Any])?["digest"] as? String == digest else { continue }
+                    let type = doc["artifactType"] as? String ?? ((doc["config"] as? [String: Any])?["mediaType"] as? String ?? "")
+                    entries.append("{\"mediaType\":\"\(doc["mediaType"] as? String ?? "")\",\"digest\":\"sha256:\(hex)\",\"size\":\(bytes.count),\"artifactType\":\"\(type)\"}")
+                }
+                return .status(200, body: "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[\(entries.joined(separator: ","))]}")
+            }
+            if req.method == "PUT", let at = path.range(of: "/manifests/sha256:"),
+               let subject = subjects["sha256:" + path[at.upperBound...]] {
+                return .setHeader("OCI-Subject", subject)
+            }
+            return nil
+        }
+        return front
+    }
+
+    func testReferrersTravelThroughARegistryWithTheReferrersAPI() async throws {
+        let a = try await registry(), c = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [1024], seed: 121)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "1")
+        let src = TestRegistryClient(baseURL: a.baseURL)
+        defer { src.close() }
+        let sbom = try pushReferrer(src, repository: "dev/app", subject: image.manifests[0], artifactType: "application/spdx+json", content: "sbom")
+        try putFallbackIndex(src, repository: "dev/app", subject: image.digest, entries: [(sbom.bytes, sbom.digest, "application/spdx+json")])
+        let front = try referrersFront(c, subjects: [sbom.digest: image.digest])
+
+        // Fallback tag → referrers API: the referrer goes in by digest, the registry indexes it, no fallback tag.
+        let up = try await copy("\(a.host)/dev/app:1", "\(front.authority)/stage/app:1")
+        XCTAssertEqual(up.exitCode, 0, up.stderrText)
+        XCTAssertEqual(front.count(method: "PUT", pathContains: "/manifests/\(sbom.digest)", status: 201), 1)
+        XCTAssertEqual(front.count(method: "PUT", pathContains: "/manifests/sha256-"), 0, "no fallback tag where the API exists")
+        let listed = try await run("curl", ["-sf", "http://\(front.authority)/v2/stage/app/referrers/\(image.digest)"])
+        XCTAssertTrue(listed.stdoutText.contains(sbom.digest), listed.stdoutText)
+
+        // Referrers API → fallback tag: read through the API, written as the fallback index on docker-registry.
+        let down = try await copy("\(front.authority)/stage/app:1", "\(b.host)/prod/app:1")
+        XCTAssertEqual(down.exitCode, 0, down.stderrText)
+        XCTAssertEqual(front.count(method: "GET", pathContains: "/referrers/\(image.digest)"), 2)
+        let dst = TestRegistryClient(baseURL: b.baseURL)
+        defer { dst.close() }
+        XCTAssertEqual(try fallbackEntries(dst, repository: "prod/app", subject: image.digest), [sbom.digest])
+        XCTAssertEqual(try dst.manifest(repository: "prod/app", reference: sbom.digest)?.bytes, sbom.bytes)
+    }
 }
