@@ -32,7 +32,11 @@ final class AttachmentTests: XCTestCase {
     func run(_ exe: String, _ args: [String], stdin: [UInt8]? = nil, env: [String: String] = [:],
              timeout: Double = 120) async throws -> ProcessResult {
         var environment = Subprocess.currentEnvironment()
-        if exe != "python3" {   // python keeps HOME: its user site-packages live there
+        if exe == "python3" {
+            let (python, problem) = PythonTools.environment()
+            guard let python else { throw XCTSkip(problem) }
+            environment["PYTHONPATH"] = python["PYTHONPATH"]
+        } else {
             environment["HOME"] = dir.path
             environment["XDG_RUNTIME_DIR"] = dir.path
         }

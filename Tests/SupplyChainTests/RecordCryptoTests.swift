@@ -6,8 +6,8 @@ import XCTest
 
 /// Signing keys, DSSE envelopes and records, checked against implementations nobody here wrote:
 /// PyNaCl (secretbox), Python's hashlib scrypt + pyca/cryptography (cosign-format keys) and
-/// securesystemslib's DSSE verifier. Skipped when those Python modules are missing
-/// (`pip install securesystemslib[crypto] pynacl`).
+/// securesystemslib's DSSE verifier (installed from PyPI by `PythonTools` when missing; skipped when
+/// that cannot be done).
 final class RecordCryptoTests: XCTestCase {
     var dir: TemporaryDirectory!
 
@@ -15,11 +15,11 @@ final class RecordCryptoTests: XCTestCase {
     override func tearDown() async throws { dir.remove() }
 
     func python(_ script: String, _ args: [String] = [], modules: [String]) throws -> ProcessResult {
-        let probe = try Subprocess.run("python3", ["-c", modules.map { "import \($0)" }.joined(separator: "; ")], timeoutSeconds: 60)
-        guard probe.succeeded else { throw XCTSkip("python3 with \(modules.joined(separator: ", ")) is needed: \(probe.stderrText)") }
+        let (env, problem) = PythonTools.environment()
+        guard let env else { throw XCTSkip(problem) }
         let path = dir.file("script-\(UInt32.random(in: 0...UInt32.max)).py")
         try FileSystem.write(script, to: path)
-        return try Subprocess.run("python3", [path] + args, timeoutSeconds: 120)
+        return try Subprocess.run("python3", [path] + args, environment: env, timeoutSeconds: 120)
     }
 
     func testSecretBoxMatchesPyNaCl() throws {
