@@ -38,7 +38,11 @@ public struct AttachmentCopier: Sendable {
         var blobs: [Descriptor] = []
         var seen = Set<String>()
         for doc in trees.joined() { for b in doc.blobs where seen.insert(b.digest).inserted { blobs.append(b) } }
+        // What the destination has tagged, learned while the blobs move: a tag it does not have is written
+        // without first reading it back for a merge.
+        async let listing = destinationTags()
         try await transfer(blobs, &outcome)
+        let absent = try await listing
 
         var fallback: [String: [Descriptor]] = [:]
         for depth in Set(attachments.map(\.depth)).sorted() {
@@ -50,7 +54,8 @@ public struct AttachmentCopier: Sendable {
                                                                           reference: child.digest, document: child)
                         }
                         if let tag = a.tag {
-                            let merged = try await CosignTagWriter(side: destination).write(a.document, tag: tag)
+                            let merged = try await CosignTagWriter(side: destination)
+                                .write(a.document, tag: tag, knownAbsent: absent?(tag) ?? false)
                             return (a.subject, nil, merged)
                         }
                         let pushed = try await destination.client.pushManifest(repository: destination.repository,
@@ -66,9 +71,25 @@ public struct AttachmentCopier: Sendable {
             }
         }
         for (subject, entries) in fallback.sorted(by: { $0.key < $1.key }) {
-            if try await updateFallbackTag(subject: subject, adding: entries) { outcome.fallbackTagsWritten += 1 }
+            let knownAbsent = absent?(Cosign.fallbackTag(for: subject)) ?? false
+            if try await updateFallbackTag(subject: subject, adding: entries, knownAbsent: knownAbsent) {
+                outcome.fallbackTagsWritten += 1
+            }
         }
         return outcome
+    }
+
+    /// A test "is this tag surely absent at the destination", from one complete tag listing; nil when the
+    /// registry paginates or refuses the listing.
+    func destinationTags() async throws -> (@Sendable (String) -> Bool)? {
+        do {
+            guard let page = try await destination.client.tagPage(repository: destination.repository) else { return { _ in true } }
+            guard page.complete else { return nil }
+            let tags = Set(page.tags)
+            return { !tags.contains($0) }
+        } catch let error as RegistryError where error.kind == .denied || error.kind == .other {
+            return nil
+        }
     }
 
     /// The attachment and, for an index, its children (children first).
@@ -120,9 +141,10 @@ public struct AttachmentCopier: Sendable {
     }
 
     /// Adds `entries` to the destination's `sha256-HEX` index for `subject`; true when it was written.
-    func updateFallbackTag(subject: String, adding entries: [Descriptor]) async throws -> Bool {
+    func updateFallbackTag(subject: String, adding entries: [Descriptor], knownAbsent: Bool = false) async throws -> Bool {
         let tag = Cosign.fallbackTag(for: subject)
-        let existing = try await destination.client.manifestIfPresent(repository: destination.repository, reference: tag)
+        let existing = knownAbsent ? nil
+            : try await destination.client.manifestIfPresent(repository: destination.repository, reference: tag)
         var index: ImageIndex
         if let existing, case .index(let i) = existing.content {
             index = i
@@ -148,8 +170,8 @@ struct CosignTagWriter: Sendable {
     let side: PromotionSide
 
     /// Puts `incoming` under `tag`; true when it was merged into other content there.
-    func write(_ incoming: ManifestDocument, tag: String) async throws -> Bool {
-        let existing = try await side.client.manifestIfPresent(repository: side.repository, reference: tag)
+    func write(_ incoming: ManifestDocument, tag: String, knownAbsent: Bool = false) async throws -> Bool {
+        let existing = knownAbsent ? nil : try await side.client.manifestIfPresent(repository: side.repository, reference: tag)
         guard let existing, existing.digest != incoming.digest else {
             if existing == nil {
                 _ = try await side.client.pushManifest(repository: side.repository, reference: tag, document: incoming)
