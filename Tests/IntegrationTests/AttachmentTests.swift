@@ -405,6 +405,28 @@ final class AttachmentTests: XCTestCase {
         print("attachment lookup cost: " + lines.joined(separator: "; "))
     }
 
+    func testSameRegistryPromotionMountsAttachmentBlobsAndDryRunWritesNothing() async throws {
+        let a = try await registry()
+        let key = try await makeKey("release")
+        let image = TestImage.random(layerSizes: [1024], seed: 131)
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "\(a.host)/dev/app", key: key)])
+        let puts = a.count(method: "PUT")
+        let dry = try await copy("\(a.host)/dev/app:1", "\(a.host)/prod/app:1", ["--dry-run", "--require-signature", key.publicPath])
+        XCTAssertEqual(dry.exitCode, 0, dry.stderrText)
+        XCTAssertEqual(a.count(method: "PUT"), puts, "a dry run writes nothing, attachments included")
+
+        let r = try await copy("\(a.host)/dev/app:1", "\(a.host)/prod/app:1", ["--require-signature", key.publicPath])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("attachments: 1 copied (1 .sig); blobs 0 copied, 2 mounted"), r.stderrText)
+        let tags = try await tags(a, "prod/app")
+        XCTAssertEqual(Set(tags), ["1", sigTag(image.digest)])
+        XCTAssertEqual(a.count(method: "PUT", pathContains: "/prod/app/blobs/uploads/"), 0, "nothing uploaded: every blob mounted")
+        // The promoted copy passes the gate where it now lives.
+        let check = try await copy("\(a.host)/prod/app:1", "\(a.host)/other/app:1", ["--require-signature", key.publicPath])
+        XCTAssertEqual(check.exitCode, 0, check.stderrText)
+    }
+
     // MARK: the record
 
     func testSignedPromotionRecordIsAttachedVerifiesWithSecuresystemslibAndInspectShowsIt() async throws {
