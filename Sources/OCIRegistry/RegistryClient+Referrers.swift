@@ -63,7 +63,9 @@ extension RegistryClient {
             switch response.status {
             case 200:
                 guard let index = try? JSONDecoder().decode(ImageIndex.self, from: Data(response.body)) else {
-                    throw RegistryError(.integrity, "\(host)/\(repository): malformed referrers list for \(digest)")
+                    // Not an image index: whatever answered is not a referrers API (a proxy's HTML page).
+                    log("GET referrers \(repository)@\(digest): the answer is not an image index; using the fallback tag")
+                    return .unsupported
                 }
                 all += index.manifests.filter { ImageReference.isValidDigest($0.digest) }
                 next = Self.nextPage(response.headers["Link"])

@@ -184,11 +184,17 @@ public actor AttachmentFinder {
     /// The referrers of the first digest: the API when the registry has it, else the fallback tag.
     private func referrers(of digest: String) async throws -> [Descriptor] {
         if referrersSupported != false {
-            switch try await client.referrers(repository: repository, digest: digest) {
-            case .listed(let list):
-                referrersSupported = true
-                return list
-            case .unsupported:
+            do {
+                switch try await client.referrers(repository: repository, digest: digest) {
+                case .listed(let list):
+                    referrersSupported = true
+                    return list
+                case .unsupported:
+                    referrersSupported = false
+                }
+            } catch let error as RegistryError where error.kind == .denied || error.kind == .other {
+                // A front that refuses or garbles the endpoint has no usable referrers API: the fallback
+                // tag still works, and a promotion must not fail over an optional lookup.
                 referrersSupported = false
             }
         }

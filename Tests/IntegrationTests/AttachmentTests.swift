@@ -427,6 +427,26 @@ final class AttachmentTests: XCTestCase {
         XCTAssertEqual(check.exitCode, 0, check.stderrText)
     }
 
+    func testABrokenReferrersEndpointFallsBackToTheTagInsteadOfFailing() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [1024], seed: 141)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "1")
+        let src = TestRegistryClient(baseURL: a.baseURL)
+        defer { src.close() }
+        let sbom = try pushReferrer(src, repository: "dev/app", subject: image.manifests[0], artifactType: "application/spdx+json", content: "sbom")
+        try putFallbackIndex(src, repository: "dev/app", subject: image.digest, entries: [(sbom.bytes, sbom.digest, "application/spdx+json")])
+        for (i, fault) in [FaultProxy.Fault.status(200, body: "<html>a login page</html>"),
+                           .status(403, body: "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"no\"}]}")].enumerated() {
+            let front = try FaultProxy(upstream: a.baseURL, rules: [.init(method: "GET", pathContains: "/referrers/", fault: fault)])
+            cleanups.append { front.stop() }
+            let r = try await copy("\(front.authority)/dev/app:1", "\(b.host)/prod\(i)/app:1")
+            XCTAssertEqual(r.exitCode, 0, "\(fault): \(r.stderrText)")
+            let dst = TestRegistryClient(baseURL: b.baseURL)
+            defer { dst.close() }
+            XCTAssertEqual(try fallbackEntries(dst, repository: "prod\(i)/app", subject: image.digest), [sbom.digest], "\(fault)")
+        }
+    }
+
     // MARK: the record
 
     func testSignedPromotionRecordIsAttachedVerifiesWithSecuresystemslibAndInspectShowsIt() async throws {
