@@ -30,12 +30,12 @@ public struct SupplyChainHooks: Sendable {
     public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil,
                 attachments: AttachmentSelection = .all, jobs: Int = 8, record: RecordSettings? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.record = record
         self.source = source
         self.destination = destination
         self.policy = policy
         self.attachments = attachments
         self.jobs = jobs
+        self.record = record
         self.log = log
     }
 

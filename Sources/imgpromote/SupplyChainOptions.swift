@@ -8,7 +8,10 @@ struct SupplyChainOptions: ParsableArguments {
     @Option(name: .customLong("attachments"), help: ArgumentHelp(
         "What travels with the image, written before the destination tag: all (cosign .sig/.att/.sbom tags and OCI referrers), signatures, or none.",
         valueName: "all|signatures|none"))
-    var attachments: AttachmentSelection = .all
+    var attachments: String = AttachmentSelection.all.rawValue
+
+    /// Checked in `validate()` rather than by the parser (whose invalid-value path leaks under LSan).
+    var selection: AttachmentSelection { AttachmentSelection(rawValue: attachments) ?? .all }
 
     @Option(name: .customLong("require-signature"), help: ArgumentHelp(
         "Refuse (exit 8) unless the source digest has a cosign signature by this public key (PEM, as cosign writes it). Repeatable: any one key suffices.",
@@ -30,8 +33,11 @@ struct SupplyChainOptions: ParsableArguments {
     var recordKey: String?
 
     func validate() throws {
+        guard AttachmentSelection(rawValue: attachments) != nil else {
+            throw ValidationError("--attachments must be all, signatures or none")
+        }
         if signatureIdentity != nil && requireSignature.isEmpty {
-            throw CLIError.usage("--signature-identity needs --require-signature")
+            throw ValidationError("--signature-identity needs --require-signature")
         }
     }
 
@@ -83,11 +89,8 @@ struct SupplyChainOptions: ParsableArguments {
         }
         return SupplyChainHooks(source: PromotionSide(client: source.client, repository: source.reference.repository),
                                 destination: PromotionSide(client: destination.client, repository: destination.reference.repository),
-                                policy: try policy(), attachments: attachments, jobs: jobs, record: recordSettings,
+                                policy: try policy(), attachments: selection, jobs: jobs, record: recordSettings,
                                 log: log).hooks()
     }
 }
 
-extension AttachmentSelection: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-}
