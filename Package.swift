@@ -8,6 +8,7 @@
 //   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
 //   Release              promotion files, mapping files, tag selection and locks for releases
+//   SupplyChain          signatures (the gate), attachments that travel, the promotion record
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
 //   LoopbackHTTP, ClusterEmulator + openshift-emulator, TestSupport
@@ -43,8 +44,10 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
         .target(name: "Release", dependencies: ["Promotion", "OCIRegistry", "YAML"], swiftSettings: strict),
+        .target(name: "SupplyChain", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport", "CCrypto"],
+                swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "Release", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "Release", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -61,6 +64,8 @@ let package = Package(
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
         .testTarget(name: "PromotionTests", dependencies: ["Promotion", "Release", "OCIRegistry", "HTTPTransport"]),
+        .testTarget(name: "SupplyChainTests", dependencies: ["SupplyChain", "OCIRegistry", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,7 @@ struct ReleaseRunOptions: ParsableArguments {
     @OptionGroup(title: "Source") var src: SideOptions<SourceSide>
     @OptionGroup(title: "Destination") var dest: SideOptions<DestinationSide>
     @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Supply chain") var supplyChain: SupplyChainOptions
 
     @Option(name: .customLong("shard"), help: ArgumentHelp(
         "Promote only shard I of N (1-based). Every tag of one destination repository falls in the same shard; the N shards together are the whole file.",

@@ -15,6 +15,7 @@ struct ReleaseRunner {
     }
 
     let options: ReleaseRunOptions
+    let environment = Environment.all()
 
     /// One image to run, or an entry that failed before reaching the engine (its tag list).
     enum Item {
@@ -23,7 +24,6 @@ struct ReleaseRunner {
     }
 
     func run(_ mode: Mode) async throws {
-        let environment = Environment.all()
         let log = options.global.log
         let shard = options.shard.flatMap(Shard.parse)
 
@@ -61,6 +61,9 @@ struct ReleaseRunner {
             if let junit = options.junit { try writeFile(junit, Array(ReleaseJUnit.render([], suite: path).utf8)) }
             return
         }
+
+        try SideResolver(options: options.src, global: options.global, environment: environment, log: log).checkRegistryCredentialKinds()
+        try SideResolver(options: options.dest, global: options.global, environment: environment, log: log).checkRegistryCredentialKinds()
 
         // 2. Each side logged in once for the whole release; every request to a registry through its gate.
         let gates = RegistryGates(limit: options.jobs, requestsPerSecond: options.requestsPerSecond)
@@ -112,7 +115,7 @@ struct ReleaseRunner {
         if let locked {
             for (i, image) in locked.images.enumerated() {
                 let e = image.expanded(line: image.line ?? i + 1)
-                items.append(.image(releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: image.platform))
+                items.append(.image(try await releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: image.platform))
             }
         } else {
             var expanded: [(ReleaseEntry, Result<[ExpandedEntry], any Error>)] = []
@@ -144,7 +147,7 @@ struct ReleaseRunner {
                 switch result {
                 case .success(let images):
                     if images.isEmpty { printErr("imgpromote: \(path): line \(entry.line): \(entry.name) selects no tag") }
-                    for e in images { items.append(.image(releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: entry.platform?.description)) }
+                    for e in images { items.append(.image(try await releaseImage(e, source: source, destination: destination), line: e.entryLine, platform: entry.platform?.description)) }
                 case .failure(let error):
                     let placeholder = ReleaseImage(name: entry.name, sourceRepository: entry.source.repository,
                                                    sourceReference: entry.source.identifier,
@@ -213,17 +216,18 @@ struct ReleaseRunner {
 
     /// The engine's image, with the same hooks `copy` would give it: the permission preflight of each
     /// cluster side (reviews cached per project in the session, so a release asks once per project).
-    private func releaseImage(_ e: ExpandedEntry, source: ResolvedSide, destination: ResolvedSide) -> ReleaseImage {
-        var hooks = PromotionHooks()
-        if !options.noPreflight {
-            var s = source, d = destination
-            let pinned = e.sourceReference.hasPrefix("sha256:")
-            s.reference = ImageReference(registry: source.reference.registry, repository: e.sourceRepository,
-                                         tag: pinned ? nil : e.sourceReference, digest: pinned ? e.sourceReference : nil)
-            d.reference = ImageReference(registry: destination.reference.registry, repository: e.destinationRepository,
-                                         tag: e.tags.first)
-            hooks.preflight = permissionPreflight(source: s, destination: d)
-        }
+    private func releaseImage(_ e: ExpandedEntry, source: ResolvedSide, destination: ResolvedSide) async throws -> ReleaseImage {
+        var s = source, d = destination
+        let pinned = e.sourceReference.hasPrefix("sha256:")
+        s.reference = ImageReference(registry: source.reference.registry, repository: e.sourceRepository,
+                                     tag: pinned ? nil : e.sourceReference, digest: pinned ? e.sourceReference : nil)
+        d.reference = ImageReference(registry: destination.reference.registry, repository: e.destinationRepository,
+                                     tag: e.tags.first)
+        // The signature gate, attachments and the record, exactly as `copy` sets them up for one image.
+        var hooks = try await options.supplyChain.hooks(source: s, destination: d, jobs: options.jobs,
+                                                        quiet: options.global.quiet || options.json,
+                                                        environment: environment)
+        if !options.noPreflight { hooks.preflight = permissionPreflight(source: s, destination: d) }
         return ReleaseImage(name: e.name, sourceRepository: e.sourceRepository, sourceReference: e.sourceReference,
                             destinationRepository: e.destinationRepository, tags: e.tags, platform: e.platform,
                             expectedDigest: e.expectedDigest, hooks: hooks)

@@ -286,7 +286,8 @@ final class ReleaseTests: XCTestCase {
         try FileSystem.write(viaProxy, to: file)
         let r = try await release("promote", ["-f", file, "--tag-page-size", "3"])
         XCTAssertEqual(r.exitCode, 0, r.stderrText)
-        let pages = proxy.log.filter { $0.path.contains("/tags/list") }
+        // (Attachment discovery lists each promoted image's tags too, without `n`: not counted here.)
+        let pages = proxy.log.filter { $0.path.contains("/tags/list?n=3") }
         XCTAssertEqual(pages.count, 6, "3 pages for each of 2 entries: \(pages.map(\.path))")
         XCTAssertEqual(pages.filter { $0.path.contains("last=") }.count, 4, "followed the Link header")
         let prod = try await skopeoTags("\(b.host)/prod/tool")

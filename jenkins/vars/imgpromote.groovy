@@ -12,7 +12,7 @@ import groovy.transform.Field
 // Exit status of imgpromote (see the CLI contract) -> class name given to the caller.
 @Field static final Map EXIT_CLASSES = [
     0: 'ok', 1: 'failure', 2: 'usage', 3: 'auth', 4: 'permission',
-    5: 'not-found', 6: 'network', 7: 'integrity', 127: 'not-installed',
+    5: 'not-found', 6: 'network', 7: 'integrity', 8: 'policy', 127: 'not-installed',
 ]
 
 @Field static final List CREDENTIAL_KINDS = ['auto', 'usernamePassword', 'secretText', 'usernameToken']
