@@ -37,13 +37,22 @@ public struct RegistryCredential: Sendable, Equatable, CustomStringConvertible, 
 }
 
 public struct AuthFileError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The file is missing, unreadable or malformed.
+        case file
+        /// A credential helper the file names failed (not found is not a failure: no credentials).
+        case helper
+    }
+
     /// The file (or `docker-credential-NAME` helper) concerned.
     public var path: String
     public var reason: String
+    public var kind: Kind
 
-    public init(path: String, reason: String) {
+    public init(path: String, reason: String, kind: Kind = .file) {
         self.path = path
         self.reason = reason
+        self.kind = kind
     }
 
     public var description: String { "\(path): \(reason)" }

@@ -27,7 +27,7 @@ enum CredentialHelper {
         let result = try run(executable: executable, arguments: [program, "get"], input: Array(serverURL.utf8),
                              environment: environment)
         if result.timedOut {
-            throw AuthFileError(path: program, reason: "timed out after \(timeoutSeconds) s")
+            throw AuthFileError(path: program, reason: "timed out after \(timeoutSeconds) s", kind: .helper)
         }
         if result.status != 0 {
             let out = String(decoding: result.stdout.prefix(4096), as: UTF8.self)
@@ -36,17 +36,17 @@ enum CredentialHelper {
             if (out + err).lowercased().contains("credentials not found") { return nil }
             let detail = DiagnosticText.sanitize(err.isEmpty ? out : err, limit: 200)
             let how = result.status < 0 ? "was killed by signal \(-result.status)" : "exited with status \(result.status)"
-            throw AuthFileError(path: program, reason: detail.isEmpty ? how : "\(how): \(detail)")
+            throw AuthFileError(path: program, reason: detail.isEmpty ? how : "\(how): \(detail)", kind: .helper)
         }
         // stdout holds a secret: errors below never quote it.
         guard let json = try? AuthJSON.parse(result.stdout), json.isObject else {
-            throw AuthFileError(path: program, reason: "returned output that is not a JSON object")
+            throw AuthFileError(path: program, reason: "returned output that is not a JSON object", kind: .helper)
         }
         func field(_ key: String) throws -> String? {
             switch json[key] {
             case nil, .null?: return nil
             case .string(let s)?: return s
-            default: throw AuthFileError(path: program, reason: "\"\(key)\" in its output is not a string")
+            default: throw AuthFileError(path: program, reason: "\"\(key)\" in its output is not a string", kind: .helper)
             }
         }
         let username = try field("Username")
@@ -80,7 +80,7 @@ enum CredentialHelper {
                     timeoutSeconds: Int = timeoutSeconds) throws -> Result {
         let program = arguments.first ?? executable
         func fail(_ what: String, _ e: Int32) -> AuthFileError {
-            AuthFileError(path: program, reason: "\(what): \(String(cString: strerror(e)))")
+            AuthFileError(path: program, reason: "\(what): \(String(cString: strerror(e)))", kind: .helper)
         }
 
         // Socket pairs rather than pipes: SOCK_CLOEXEC is atomic (pipe2 is not visible to Swift
@@ -191,7 +191,7 @@ enum CredentialHelper {
         let signal = status & 0x7F
         result.status = signal == 0 ? (status >> 8) & 0xFF : -signal
         if result.stdout.count > maxOutput || result.stderr.count > maxOutput {
-            throw AuthFileError(path: program, reason: "produced more than \(maxOutput) bytes of output")
+            throw AuthFileError(path: program, reason: "produced more than \(maxOutput) bytes of output", kind: .helper)
         }
         return result
     }

@@ -83,7 +83,8 @@ public struct Kubeconfig: Sendable {
             let path = FileSystem.absolute(raw)
             guard seen.insert(path).inserted else { continue }
             guard FileSystem.exists(path) else {
-                if mustExist { throw OpenShiftError(.usage, "kubeconfig \(raw) does not exist") }
+                // kubectl's words (client-go stats an explicit file and returns the error).
+                if mustExist { throw OpenShiftError(.usage, "the kubeconfig file does not exist: stat \(raw): no such file or directory") }
                 merged.missingFiles.append(raw)
                 continue
             }
@@ -119,8 +120,10 @@ public struct Kubeconfig: Sendable {
     }
 
     private var filesForMessages: String {
-        let all = files + missingFiles
-        return all.isEmpty ? "no kubeconfig file found" : "files: " + all.joined(separator: ", ")
+        if files.isEmpty {
+            return missingFiles.isEmpty ? "no kubeconfig file given" : "no kubeconfig file exists among: " + missingFiles.joined(separator: ", ")
+        }
+        return "files: " + (files + missingFiles).joined(separator: ", ")
     }
 
     /// The settings of `context` (or `current-context`), validated as client-go validates them.
@@ -135,6 +138,7 @@ public struct Kubeconfig: Sendable {
         }
         guard let ctx = contexts[name] else {
             let known = contexts.keys.sorted()
+            if files.isEmpty { throw OpenShiftError(.usage, "context \"\(name)\" does not exist: \(filesForMessages)") }
             let hint = known.isEmpty ? "it defines no contexts" : "known contexts: " + known.prefix(8).joined(separator: ", ") + (known.count > 8 ? ", ..." : "")
             throw OpenShiftError(.usage, "context \"\(name)\" does not exist in the kubeconfig (\(filesForMessages)); \(hint)")
         }

@@ -36,7 +36,7 @@ struct SideResolver<Side: SideName> {
 
     func clusterOptions() throws -> ClusterSideOptions {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
-                           kubeconfigPaths: global.kubeconfigPaths(environment),
+                           kubeconfigPaths: global.kubeconfigPaths(environment), kubeconfigExplicit: global.kubeconfig != nil,
                            username: username, password: try password(), token: try token(),
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
                            registryOverride: options.registry, sideFlagPrefix: options.flag,
