@@ -31,10 +31,14 @@ let package = Package(
         .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
                        providers: [.apt(["libssl-dev"])]),
 
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
+
         .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
-        .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
+        // Runs credential helpers and exec plugins (one spawner: own thread, deadline, signals reset).
+        .target(name: "ProcessSpawn", dependencies: ["CSpawn"], swiftSettings: strict),
+        .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
-                dependencies: ["HTTPTransport", "OCIRegistry"],
+                dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",

@@ -78,38 +78,5 @@ enum Base64 {
     }
 }
 
-/// Runs blocking work (waiting for a child process) on its own thread, never on the cooperative pool.
-func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-        let job = ThreadJob { c.resume(returning: body()) }
-        let arg = Unmanaged.passRetained(job).toOpaque()
-        #if canImport(Darwin)
-        var tid: pthread_t? = nil
-        #else
-        var tid = pthread_t()
-        #endif
-        let rc = pthread_create(&tid, nil, { arg in
-            let job = Unmanaged<ThreadJob>.fromOpaque(arg!).takeRetainedValue()
-            job.run()
-            return nil
-        }, arg)
-        if rc == 0 {
-            #if canImport(Darwin)
-            if let tid { pthread_detach(tid) }
-            #else
-            pthread_detach(tid)
-            #endif
-        } else {
-            Unmanaged<ThreadJob>.fromOpaque(arg).release()
-            c.resume(returning: body())   // no thread: run inline rather than fail
-        }
-    }
-}
-
-private final class ThreadJob: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-}
-
 /// Minimal JSON string literal (exec plugin input, request bodies).
 func jsonString(_ s: String) -> String { JSONText.quote(s) }

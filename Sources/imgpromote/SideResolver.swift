@@ -104,7 +104,7 @@ struct SideResolver<Side: SideName> {
 struct AuthFileCredentials: CredentialProvider {
     let file: AuthFile
     func credential(host: String, repository: String?) async throws -> RegistryCredential? {
-        try file.credential(host: host, repository: repository)
+        try await file.credential(host: host, repository: repository)
     }
 }
 
