@@ -5,6 +5,7 @@
 //   HTTPTransport        libcurl engine (one multi thread, streaming GET→PUT, TLS per side)
 //   OCIRegistry          OCI distribution / Docker v2 protocol client (refs, auth, manifests, blobs)
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
+//   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
@@ -28,6 +29,8 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
                        providers: [.apt(["libssl-dev"])]),
 
@@ -37,6 +40,7 @@ let package = Package(
         // Runs credential helpers and exec plugins (one spawner: own thread, deadline, signals reset).
         .target(name: "ProcessSpawn", dependencies: ["CSpawn"], swiftSettings: strict),
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
+        .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
                 dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn"],
                 swiftSettings: strict),
@@ -55,6 +59,7 @@ let package = Package(
                 swiftSettings: strict),
 
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),

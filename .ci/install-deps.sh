@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   libcurl4-openssl-dev libssl-dev pkg-config   # libcurl + libcrypto/libssl for the transport
+  libyaml-dev                                  # YAML: kubeconfigs and promotion files
   docker-registry skopeo apache2-utils openssl  # real registries, a cross-checking client, htpasswd, cert tools
   curl python3 time bc gcc                      # demo, benchmark (gcc: its latency proxy)
   groovy junit4                                 # Jenkins shared-library tests
