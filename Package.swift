@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
         .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
-                dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn"],
+                dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",

@@ -232,7 +232,7 @@ final class KubeconfigTests: XCTestCase {
         XCTAssertEqual(e.env, [.init(name: "FOO", value: "bar"), .init(name: "EMPTY", value: "")])
         XCTAssertEqual(e.interactiveMode, "IfAvailable")
         XCTAssertTrue(e.provideClusterInfo)
-        XCTAssertEqual(e.installHint, "install oc\nfrom the console\n")
+        XCTAssertEqual(e.installHint, "install oc\nfrom the console", "no line break at the end of the file: none kept (kubectl agrees)")
     }
 
     func testPrintingAResolvedContextShowsNoSecrets() throws {
