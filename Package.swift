@@ -42,9 +42,9 @@ let package = Package(
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
         .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
-                dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
+                dependencies: ["HTTPTransport", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
-        .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "Promotion", dependencies: ["OCIRegistry"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",
                           dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -58,11 +58,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
 
-        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
+        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
-        .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
-        .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
+        .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry"]),
+        .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "ClusterEmulator"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator"]),
     ],
     swiftLanguageModes: [.v6]
 )
