@@ -29,7 +29,7 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     case let e as AuthFileError:
         switch e.kind {
         case .file: return (2, e.description)
-        case .helper: return (3, e.description + "; fix the credential helper, or remove its credHelpers entry from the auth file")
+        case .helper: return (3, e.description + "; fix the credential helper, or remove it (credHelpers or credsStore) from the auth file")
         }
     case let e as TransportError:
         return (e.kind == .cancelled ? 130 : 6, e.description)
