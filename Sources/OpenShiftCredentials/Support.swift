@@ -58,14 +58,17 @@ enum Base64 {
     static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
     static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
 
-    /// Standard base64 as Go decodes kubeconfig `[]byte` fields: line breaks and blanks ignored,
-    /// padding optional.
+    /// Standard base64 as Go's encoding/json decodes kubeconfig `[]byte` fields (StdEncoding): line
+    /// breaks ignored, padding required, nothing after it, no other blanks.
     static func decode(_ text: String) -> [UInt8]? {
-        var s = text.filter { !$0.isWhitespace }
-        if s.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=")) }) {
+        let s = text.filter { $0 != "\n" && $0 != "\r" }
+        guard s.utf8.count % 4 == 0,
+              s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=") }) else {
             return nil
         }
-        while s.count % 4 != 0 { s += "=" }
+        if let pad = s.firstIndex(of: "="), s[pad...].contains(where: { $0 != "=" }) || s.distance(from: pad, to: s.endIndex) > 2 {
+            return nil
+        }
         return Data(base64Encoded: s).map { Array($0) }
     }
 

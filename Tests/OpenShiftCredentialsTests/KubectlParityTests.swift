@@ -299,7 +299,9 @@ final class KubectlParityTests: XCTestCase {
         let cluster = "clusters:\n- name: a\n  cluster:\n"
         for text in [cluster + "    server: 12345\n", cluster + "    server: yes\n", cluster + "    server: 0x1F\n",
                      cluster + "    insecure-skip-tls-verify: \"true\"\n", cluster + "    insecure-skip-tls-verify: 1\n",
-                     "- just\n- a list\n", "kind: Pod\n", "clusters: {a: b}\n", cluster + "    <<: [a, b]\n"] {
+                     "- just\n- a list\n", "kind: Pod\n", "clusters: {a: b}\n", cluster + "    <<: [a, b]\n",
+                     cluster + "    certificate-authority-data: Q0E\n", cluster + "    certificate-authority-data: \"Q0 E=\"\n",
+                     cluster + "    certificate-authority-data: Q0E=Q0E=\n"] {
             let dir = TempDir()
             let file = dir.write("bad", text)
             let k = try kubectlView([file])
@@ -308,7 +310,8 @@ final class KubectlParityTests: XCTestCase {
         }
         // …and what kubectl accepts that a strict reader might not.
         for text in [cluster + "    server: \"12345\"\n", cluster + "    insecure-skip-tls-verify: on\n",
-                     cluster + "    server: !!str 0x1F\n", "", "# only a comment\n", cluster + "    server: 2001:db8::1\n"] {
+                     cluster + "    server: !!str 0x1F\n", "", "# only a comment\n", cluster + "    server: 2001:db8::1\n",
+                     cluster + "    certificate-authority-data: \"Q0\\nE=\"\n", cluster + "    certificate-authority-data: Q0E=\n"] {
             let dir = TempDir()
             let file = dir.write("ok", text)
             try compare([file], label: text)
