@@ -350,16 +350,21 @@ enum SpawnerC {
 /// Cancellation reaches the blocking thread through a pipe it polls. The lock makes sure the write
 /// never hits a descriptor the thread has already closed (and the number reused).
 final class StopSignal: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
+    // Allocated: a pthread mutex must not move, and `&storedProperty` promises no stable address.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
     private var fd: Int32 = -1
     private var fired = false
 
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
 
     func fire() {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         fired = true
         if fd >= 0 {
             var byte: UInt8 = 1
@@ -369,15 +374,15 @@ final class StopSignal: @unchecked Sendable {
 
     /// False when cancellation came first (do not start the child).
     func attach(wakeFD: Int32) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         fd = wakeFD
         return !fired
     }
 
     func detach() {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         fd = -1
     }
 }

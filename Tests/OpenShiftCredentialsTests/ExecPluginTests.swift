@@ -112,6 +112,25 @@ final class ExecPluginProcessTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(8), "SIGKILL follows SIGTERM")
     }
 
+    func testCancellingTheTaskStopsThePlugin() async throws {
+        let dir = TempDir()
+        let plugin = dir.write("slow", "#!/bin/sh\nsleep 20\n", mode: 0o755)
+        let start = ContinuousClock.now
+        let task = Task {
+            try await ExecPlugin.run(ExecPluginProcessTests.config(plugin), user: "e", cluster: nil,
+                                     environment: ["PATH": "/usr/bin:/bin"], interactive: false, log: { _ in })
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled plugin produced a credential")
+        } catch let e as OpenShiftError {
+            XCTAssertTrue(e.message.contains("interrupted"), e.message)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(10), "stopped on cancellation, not after its 20 s")
+    }
+
     /// We ignore SIGINT/SIGTERM (dispatch sources) and maybe SIGPIPE; the plugin must start with defaults.
     func testPluginStartsWithDefaultSignalDispositions() async throws {
         let dir = TempDir()
