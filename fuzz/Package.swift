@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ProcessSpawn", dependencies: ["CSpawn"], swiftSettings: strict),
         .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
-        .target(name: "OpenShiftCredentials", dependencies: ["HTTPTransport", "ProcessSpawn", "YAML"],
+        .target(name: "OpenShiftCredentials", dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
         .target(name: "FuzzSupport", path: "Harnesses/FuzzSupport"),
 

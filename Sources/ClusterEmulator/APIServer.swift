@@ -1,10 +1,12 @@
-/// The kube-apiserver side: discovery, whoami, token deletion, projects, image streams, registry discovery,
-/// and (as the emulator's registry token realm) `/openshift/token`.
+import FoundationEssentials
+
+/// The kube-apiserver side: discovery, whoami, access reviews, token deletion, projects, image streams
+/// and image stream tags, registry discovery.
 final class APIServer: Sendable {
     let state: ClusterState
     let issuer: String
     let registryHost: String
-    let registryTokens: RegistryTokenService?
+    let storage: RegistryStorage?
 
     static let internalRegistryHostname = "image-registry.openshift-image-registry.svc:5000"
     static let kubeHeaders: [(name: String, value: String)] = [
@@ -12,11 +14,11 @@ final class APIServer: Sendable {
         ("X-Content-Type-Options", "nosniff"),
     ]
 
-    init(state: ClusterState, issuer: String, registryHost: String, registryTokens: RegistryTokenService?) {
+    init(state: ClusterState, issuer: String, registryHost: String, storage: RegistryStorage?) {
         self.state = state
         self.issuer = issuer
         self.registryHost = registryHost
-        self.registryTokens = registryTokens
+        self.storage = storage
     }
 
     static func oauthMetadata(issuer: String, pkceMethods: [String]) -> JSON {
@@ -76,14 +78,6 @@ final class APIServer: Sendable {
     // MARK: Routing
 
     func handle(_ req: EmuRequest) -> EmuResponse {
-        // Registry token realm: authenticates itself with Basic, never with the bearer filter.
-        if req.path == "/openshift/token" || req.path.hasPrefix("/openshift/token/") {
-            guard let registryTokens, req.method == "GET" || req.method == "HEAD" else {
-                return .text(404, "404 page not found\n")
-            }
-            return registryTokens.handle(req)
-        }
-
         // Authentication filter: a presented but invalid bearer token is 401 everywhere.
         var identity: Identity?
         if let token = req.bearerToken {
@@ -127,6 +121,18 @@ final class APIServer: Sendable {
                                            group: "authentication.k8s.io", name: nil, namespace: nil)
             }
             return selfSubjectReview(identity)
+        } else if state.config.accessReviewAPI, route(["POST"], "apis/authorization.k8s.io/v1/selfsubjectaccessreviews") != nil {
+            guard let identity else {
+                return APIServer.forbidden(user: user, verb: "create", resource: "selfsubjectaccessreviews",
+                                           group: "authorization.k8s.io", name: nil, namespace: nil)
+            }
+            return selfSubjectAccessReview(identity, body: req.body)
+        } else if let captured = route(["GET", "PUT"], "apis/image.openshift.io/v1/namespaces/*/imagestreamtags/*") {
+            return imageStreamTag(req.method, namespace: captured[0], id: captured[1], identity: identity, body: req.body)
+        } else if let captured = route(["POST"], "apis/image.openshift.io/v1/namespaces/*/imagestreamtags") {
+            struct Meta: Decodable { struct M: Decodable { var name: String? }; var metadata: M? }
+            let name = (try? JSONDecoder().decode(Meta.self, from: Data(req.body)))?.metadata?.name ?? ""
+            return imageStreamTag("POST", namespace: captured[0], id: name, identity: identity, body: req.body)
         } else if route(["GET"], "apis/user.openshift.io/v1/users/~") != nil {
             guard let identity else {
                 return APIServer.forbidden(user: user, verb: "get", resource: "users", group: "user.openshift.io",
@@ -141,13 +147,13 @@ final class APIServer: Sendable {
                 return APIServer.forbidden(user: user, verb: "list", resource: "projects", group: "project.openshift.io",
                                            name: nil, namespace: nil)
             }
-            let items = state.config.projects.filter { state.canPull(identity, project: $0.name) }.map(projectJSON)
+            let items = state.config.projects.filter { state.canSeeProject(identity, project: $0.name) }.map(projectJSON)
             return .json(200, .object([("kind", .string("ProjectList")), ("apiVersion", .string("project.openshift.io/v1")),
                                        ("metadata", .object([])), ("items", .array(items))]),
                          extraHeaders: APIServer.kubeHeaders)
         } else if let captured = route(["GET"], "apis/project.openshift.io/v1/projects/*") {
             let name = captured[0]
-            guard let p = state.project(name), state.canPull(identity, project: name) else {
+            guard let p = state.project(name), state.canSeeProject(identity, project: name) else {
                 return APIServer.forbidden(user: user, verb: "get", resource: "projects", group: "project.openshift.io",
                                            name: name, namespace: name)
             }
@@ -162,7 +168,7 @@ final class APIServer: Sendable {
             return APIServer.notFound(resource: "configmaps", group: "", name: name)
         } else if let captured = route(["GET"], "apis/image.openshift.io/v1/namespaces/*/imagestreams") {
             let ns = captured[0]
-            guard state.canPull(identity, project: ns) else {
+            guard state.allowed(identity, namespace: ns, verb: "list", group: "image.openshift.io", resource: "imagestreams") else {
                 return APIServer.forbidden(user: user, verb: "list", resource: "imagestreams", group: "image.openshift.io",
                                            name: nil, namespace: ns)
             }
@@ -174,7 +180,7 @@ final class APIServer: Sendable {
         } else if let captured = route(["GET"], "apis/image.openshift.io/v1/namespaces/*/imagestreams/*") {
             let ns = captured[0]
             let name = captured[1]
-            guard state.canPull(identity, project: ns) else {
+            guard state.allowed(identity, namespace: ns, verb: "get", group: "image.openshift.io", resource: "imagestreams") else {
                 return APIServer.forbidden(user: user, verb: "get", resource: "imagestreams", group: "image.openshift.io",
                                            name: name, namespace: ns)
             }
@@ -290,30 +296,41 @@ final class APIServer: Sendable {
         ])
     }
 
-    /// Configured streams plus repositories that exist in the registry (OpenShift creates streams on push).
+    /// Configured streams plus those created by a push by tag or through the image stream tag API.
     func imageStreams(in namespace: String) -> [String] {
         var names = state.config.imageStreams.filter { $0.namespace == namespace }.map(\.name)
-        if let registryTokens {
-            for name in registryTokens.storedRepositories(namespace: namespace) where !names.contains(name) {
-                names.append(name)
-            }
-        }
+        for name in state.createdStreams(namespace: namespace) where !names.contains(name) { names.append(name) }
         return names.sorted()
     }
 
-    private func imageStreamJSON(namespace: String, name: String) -> JSON {
+    /// `status.tags` of a stream: every tag the registry holds for it (pushed, or set through the API),
+    /// newest event first, one event each.
+    func statusTags(namespace: String, name: String) -> [(tag: String, digest: String, reference: String, created: Double)] {
+        let spec = state.specTags(namespace: namespace, name: name)
+        var out: [(tag: String, digest: String, reference: String, created: Double)] = []
+        for (tag, digest) in storage?.tags(namespace: namespace, name: name) ?? [] {
+            if let s = spec[tag], s.image == digest {
+                out.append((tag, digest, s.dockerImageReference, s.created))
+            } else {
+                out.append((tag, digest, "\(APIServer.internalRegistryHostname)/\(namespace)/\(name)@\(digest)", Clock.now()))
+            }
+        }
+        return out
+    }
+
+    func imageStreamJSON(namespace: String, name: String) -> JSON {
         var status: [(String, JSON)] = [
             ("dockerImageRepository", .string("\(APIServer.internalRegistryHostname)/\(namespace)/\(name)")),
         ]
         if state.config.exposeRegistry == .imagestream {
             status.append(("publicDockerImageRepository", .string("\(registryHost)/\(namespace)/\(name)")))
         }
-        let tags = registryTokens?.storedTags(namespace: namespace, name: name) ?? []
+        let tags = statusTags(namespace: namespace, name: name)
         if !tags.isEmpty {
             status.append(("tags", .array(tags.map { tag in
                 .object([("tag", .string(tag.tag)), ("items", .array([.object([
-                    ("created", .string(Clock.rfc3339(Clock.now()))),
-                    ("dockerImageReference", .string("\(APIServer.internalRegistryHostname)/\(namespace)/\(name)@\(tag.digest)")),
+                    ("created", .string(Clock.rfc3339(tag.created))),
+                    ("dockerImageReference", .string(tag.reference)),
                     ("image", .string(tag.digest)), ("generation", .int(1)),
                 ])]))])
             })))
@@ -324,7 +341,7 @@ final class APIServer: Sendable {
                                   ("uid", .string(stableUID("is/\(namespace)/\(name)"))),
                                   ("resourceVersion", .string("1")),
                                   ("creationTimestamp", .string("2025-01-01T00:00:00Z"))])),
-            ("spec", .object([("lookupPolicy", .object([("local", .bool(false))]))])),
+            ("spec", .object(specFields(namespace: namespace, name: name))),
             ("status", .object(status)),
         ])
     }

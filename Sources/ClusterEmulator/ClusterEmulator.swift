@@ -8,8 +8,10 @@ import LoopbackHTTP
 import TestSupport
 
 /// An emulated OpenShift cluster on 127.0.0.1: API server, OAuth server (separate port and, by default,
-/// certificate from a different CA), a console-like HTML host, and a real `docker-registry` whose token
-/// realm is the API server's `/openshift/token`. Test-only tooling.
+/// certificate from a different CA), a console-like HTML host, and the integrated registry: a front that
+/// authenticates and authorizes as openshift/image-registry does (API token as credential, image-stream
+/// RBAC, `/openshift/token`), streaming to a real `docker-registry` as its storage. Test-only tooling.
+/// Deviations from a real cluster: Sources/ClusterEmulator/README.md.
 public final class ClusterEmulator: Sendable {
     public let config: EmulatorConfig
     public let workDirectory: String
@@ -20,23 +22,24 @@ public final class ClusterEmulator: Sendable {
     /// `https://127.0.0.1:<port>/` of a console-like host answering every path with HTML (the
     /// "console URL given instead of the API URL" case).
     public let consoleURL: String
-    /// `127.0.0.1:<port>` of the registry.
+    /// `127.0.0.1:<port>` of the registry (its authorizing front).
     public let registryHost: String
+    /// The registry front: every request it saw (method, path, status, body bytes), for assertions.
+    public let registryFront: FaultProxy
     /// PEM bundle with every CA in use (API CA + ingress CA): what a user passes as `--src-ca-file`.
     public let caBundlePath: String
     /// The API server's CA only (the kubeconfig CA that lacks the ingress CA).
     public let apiCAPath: String
     /// The CA of the OAuth, console and registry hosts (equal to `apiCAPath` unless `oauthSeparateCA`).
     public let ingressCAPath: String
-    /// Registry token settings (`auth.token.service` / `issuer`) and the access log of the emulator.
-    public let registryService: String
-    public let registryTokenIssuer: String
+    /// The access log of the emulator's API, OAuth and console hosts.
     public let accessLogPath: String
-    /// The registry's own log (distribution's access log included; in the registry's scratch directory,
-    /// which `stop()` deletes).
+    /// The storage registry's own log (distribution's access log included; in the registry's scratch
+    /// directory, which `stop()` deletes).
     public let registryLogPath: String
 
     let state: ClusterState
+    let front: RegistryFront
     private let api: RouteHost
     private let oauth: RouteHost
     private let console: RouteHost
@@ -66,8 +69,6 @@ public final class ClusterEmulator: Sendable {
         var bundle = try FileIO.readText(apiCAPath)
         if config.oauthSeparateCA { bundle += try FileIO.readText(ingressCAPath) }
         try FileIO.write(caBundlePath, bundle)
-        let signer = try JWTSigner.generate(commonName: "openshift-emulator \(config.name) registry token signer",
-                                            directory: work + "/tls/token-signer")
 
         accessLogPath = work + "/access.log"
         let log = AccessLog(path: accessLogPath)
@@ -78,29 +79,23 @@ public final class ClusterEmulator: Sendable {
         oauthURL = oauth.baseURL
         consoleURL = console.baseURL + "/"
 
-        registryService = "openshift-registry"
-        registryTokenIssuer = "openshift-emulator-\(config.name)"
+        // Storage: a plain docker-registry on loopback, reachable only through the front.
         do {
-            registry = try RegistryProcess(
-                auth: .token(realm: apiURL + "/openshift/token", service: registryService, issuer: registryTokenIssuer,
-                             rootCertBundlePath: signer.certificatePath!),
-                tls: ingressTLS)
+            registry = try RegistryProcess(auth: .none)
+            registryFront = try FaultProxy(upstream: registry.baseURL, tls: ingressTLS, name: "registry-\(config.name)")
         } catch {
             oauth.stop(); api.stop(); console.stop()
             throw error
         }
-        registryHost = registry.host
+        registryHost = registryFront.authority
         registryLogPath = registry.logPath
+        let storage = RegistryStorage(root: registry.storagePath)
+        let front = RegistryFront(state: state, storage: storage, host: registryHost)
+        self.front = front
+        registryFront.setDecider { front.fault(for: $0) }
 
-        let minter = RegistryTokenMinter(signer: signer, issuer: registryTokenIssuer)
-        let service = registryService
-        let tokens = RegistryTokenService(state: state, storageRoot: registry.storagePath) { subject, access, lifetime in
-            try minter.mint(subject: subject, audience: service,
-                            access: access.map { RegistryAccess(type: $0.type, name: $0.name, actions: $0.actions) },
-                            lifetimeSeconds: lifetime).token
-        }
         let oauthServer = OAuthServer(state: state, issuer: oauthURL)
-        let apiServer = APIServer(state: state, issuer: oauthURL, registryHost: registryHost, registryTokens: tokens)
+        let apiServer = APIServer(state: state, issuer: oauthURL, registryHost: registryHost, storage: storage)
         oauth.install { oauthServer.handle($0) }
         api.install { apiServer.handle($0) }
         console.install { _ in ConsolePage.response }
@@ -119,6 +114,12 @@ public final class ClusterEmulator: Sendable {
     /// Marks every issued access token expired (and drops pending authorize codes).
     public func expireAllTokens() { state.expireAllTokens() }
 
+    /// Called with method and path of every registry request before the front decides it (nil: none).
+    /// Runs on the front's connection thread, before the request is authorized.
+    public func observeRegistryRequests(_ observer: (@Sendable (_ method: String, _ path: String) -> Void)?) {
+        front.observer.withLock { $0 = observer }
+    }
+
     /// `sha256~` + base64url(SHA-256(token minus prefix)): the `oauthaccesstokens` object name of a token.
     public static func tokenObjectName(_ token: String) -> String { ClusterState.objectName(forToken: token) }
 
@@ -135,6 +136,7 @@ public final class ClusterEmulator: Sendable {
             return !s
         }
         guard first else { return }
+        registryFront.stop()
         registry.stop()
         api.stop()
         oauth.stop()

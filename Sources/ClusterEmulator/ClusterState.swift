@@ -197,7 +197,31 @@ final class ClusterState: Sendable {
         }
     }
 
-    // MARK: Authorization
+    // MARK: Authorization (RBAC of the image resources, per project)
+
+    /// Rules of the cluster roles the emulator knows, for the `image.openshift.io` (and legacy "") group
+    /// plus `projects` (bindata/v3.11.0/openshift-apiserver/rbac/20_clusterrole-*.yaml; `view`, `edit`
+    /// and `admin` through the registry roles aggregated into them).
+    static func rules(of role: String) -> [(resources: Set<String>, verbs: Set<String>)] {
+        let read: Set<String> = ["get", "list", "watch"]
+        let write: Set<String> = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        switch role {
+        case "system:image-puller":
+            return [(["imagestreams/layers"], ["get"])]
+        case "system:image-pusher":
+            return [(["imagestreams/layers"], ["get", "update"])]
+        case "registry-viewer", "view":
+            return [(["imagestreamimages", "imagestreammappings", "imagestreams", "imagestreamtags", "imagetags"], read),
+                    (["imagestreams/layers"], ["get"]), (["projects", "namespaces"], ["get"])]
+        case "registry-editor", "edit", "admin":
+            return [(["imagestreamimages", "imagestreammappings", "imagestreams", "imagestreams/secrets", "imagestreamtags",
+                      "imagetags"], write),
+                    (["imagestreamimports"], ["create"]), (["imagestreams/layers"], ["get", "update"]),
+                    (["projects", "namespaces"], ["get"])]
+        default:
+            return []
+        }
+    }
 
     func matches(_ identity: Identity?, subjects: [String]) -> Bool {
         guard let identity else { return false }
@@ -206,17 +230,82 @@ final class ClusterState: Sendable {
 
     func project(_ name: String) -> EmulatorConfig.Project? { config.projects.first { $0.name == name } }
 
+    /// Roles bound to `identity` in project `name`.
+    func roles(_ identity: Identity?, project name: String) -> [String] {
+        guard let p = project(name) else { return [] }
+        return p.bindings.filter { matches(identity, subjects: $0.subjects) }.map(\.role)
+    }
+
+    /// RBAC's answer for one resource attribute set. `resource` may carry its subresource
+    /// (`imagestreams/layers`), as the registry's reviews send it; resource names do not matter here.
+    func allowed(_ identity: Identity?, namespace: String, verb: String, group: String, resource: String) -> Bool {
+        guard group == "image.openshift.io" || group == "" || group == "project.openshift.io" else { return false }
+        for role in roles(identity, project: namespace) {
+            for rule in ClusterState.rules(of: role) where rule.resources.contains(resource) && rule.verbs.contains(verb) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The name of the first role granting the access (for review reasons).
+    func grantingRole(_ identity: Identity?, namespace: String, verb: String, resource: String) -> String? {
+        roles(identity, project: namespace).first { role in
+            ClusterState.rules(of: role).contains { $0.resources.contains(resource) && $0.verbs.contains(verb) }
+        }
+    }
+
     func canPull(_ identity: Identity?, project name: String) -> Bool {
-        guard let p = project(name) else { return false }
-        return matches(identity, subjects: p.pullers + p.pushers)
+        allowed(identity, namespace: name, verb: "get", group: "image.openshift.io", resource: "imagestreams/layers")
     }
 
     func canPush(_ identity: Identity?, project name: String) -> Bool {
-        guard let p = project(name) else { return false }
-        return matches(identity, subjects: p.pushers)
+        allowed(identity, namespace: name, verb: "update", group: "image.openshift.io", resource: "imagestreams/layers")
+    }
+
+    /// May see the project (any role except the two registry-only ones).
+    func canSeeProject(_ identity: Identity?, project name: String) -> Bool {
+        allowed(identity, namespace: name, verb: "get", group: "project.openshift.io", resource: "projects")
     }
 
     func canReadClusterConfig(_ identity: Identity?) -> Bool { matches(identity, subjects: config.clusterReaders) }
+
+    // MARK: Image streams (created on first push by tag, or by the image stream tag API)
+
+    struct SpecTag: Sendable, Equatable {
+        var fromKind: String
+        var fromNamespace: String
+        var fromName: String
+        var referencePolicy: String
+        var image: String
+        var dockerImageReference: String
+        var created: Double
+    }
+
+    private let streams = Locked<[String: [String: SpecTag]]>([:])
+
+    func streamExists(namespace: String, name: String) -> Bool {
+        if config.imageStreams.contains(where: { $0.namespace == namespace && $0.name == name }) { return true }
+        return streams.withLock { $0["\(namespace)/\(name)"] != nil }
+    }
+
+    func createStream(namespace: String, name: String) {
+        streams.withLock { s in if s["\(namespace)/\(name)"] == nil { s["\(namespace)/\(name)"] = [:] } }
+    }
+
+    func createdStreams(namespace: String) -> [String] {
+        streams.withLock { s in
+            s.keys.filter { $0.hasPrefix(namespace + "/") }.map { String($0.dropFirst(namespace.count + 1)) }
+        }
+    }
+
+    func setSpecTag(namespace: String, name: String, tag: String, _ value: SpecTag) {
+        streams.withLock { $0["\(namespace)/\(name)", default: [:]][tag] = value }
+    }
+
+    func specTags(namespace: String, name: String) -> [String: SpecTag] {
+        streams.withLock { $0["\(namespace)/\(name)"] ?? [:] }
+    }
 }
 
 func constantTimeEqual(_ a: String, _ b: String) -> Bool {

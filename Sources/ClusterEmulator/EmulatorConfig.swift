@@ -33,21 +33,35 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
     }
 
     /// A project (namespace). Pullers hold `registry-viewer` (read image streams + `get imagestreams/layers`),
-    /// pushers hold `registry-editor` (the same plus `update imagestreams/layers`, so they can pull too).
+    /// pushers hold `registry-editor` (the same plus writing image streams and tags, `update imagestreams/layers`).
+    /// `roles` binds any other cluster role the emulator knows (`system:image-puller`, `system:image-pusher`,
+    /// `registry-viewer`, `registry-editor`, `view`, `edit`, `admin`) to subjects: role name → subjects.
     public struct Project: Codable, Sendable, Equatable {
         public var name: String
         public var pullers: [String]
         public var pushers: [String]
-        public init(name: String, pullers: [String] = [], pushers: [String] = []) {
+        public var roles: [String: [String]]
+        public init(name: String, pullers: [String] = [], pushers: [String] = [], roles: [String: [String]] = [:]) {
             self.name = name
             self.pullers = pullers
             self.pushers = pushers
+            self.roles = roles
         }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             name = try c.decode(String.self, forKey: .name)
             pullers = try c.decodeIfPresent([String].self, forKey: .pullers) ?? []
             pushers = try c.decodeIfPresent([String].self, forKey: .pushers) ?? []
+            roles = try c.decodeIfPresent([String: [String]].self, forKey: .roles) ?? [:]
+        }
+
+        /// Every role binding of the project, `pullers`/`pushers` included.
+        public var bindings: [(role: String, subjects: [String])] {
+            var out: [(role: String, subjects: [String])] = []
+            if !pullers.isEmpty { out.append(("registry-viewer", pullers)) }
+            if !pushers.isEmpty { out.append(("registry-editor", pushers)) }
+            for role in roles.keys.sorted() { out.append((role, roles[role]!)) }
+            return out
         }
     }
 
@@ -104,13 +118,16 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
     public var anonymousTokenDelete: Bool
     /// Name of the password identity provider (used in identities and mapping errors).
     public var identityProviderName: String
+    /// Serve `selfsubjectaccessreviews` (false: the API answers 404 there, as a server without that API).
+    public var accessReviewAPI: Bool
 
     public init(name: String, users: [User] = [], identityProvider: IdentityProvider = .challenge,
                 mappingFailureUsers: [String]? = nil, serviceAccounts: [ServiceAccount] = [],
                 projects: [Project] = [], tokenLifetimeSeconds: Int = 86400, oauthSeparateCA: Bool = true,
                 imageStreams: [ImageStream] = [], exposeRegistry: RegistryExposure = .imagestream,
                 clusterReaders: [String] = [], pkceMethods: [String] = ["plain", "S256"],
-                anonymousTokenDelete: Bool = false, identityProviderName: String = "htpasswd") {
+                anonymousTokenDelete: Bool = false, identityProviderName: String = "htpasswd",
+                accessReviewAPI: Bool = true) {
         self.name = name
         self.users = users
         self.identityProvider = identityProvider
@@ -125,6 +142,7 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
         self.pkceMethods = pkceMethods
         self.anonymousTokenDelete = anonymousTokenDelete
         self.identityProviderName = identityProviderName
+        self.accessReviewAPI = accessReviewAPI
     }
 
     public init(from decoder: any Decoder) throws {
@@ -145,6 +163,7 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
         anonymousTokenDelete = try c.decodeIfPresent(Bool.self, forKey: .anonymousTokenDelete) ?? d.anonymousTokenDelete
         identityProviderName = try c.decodeIfPresent(String.self, forKey: .identityProviderName)
             ?? d.identityProviderName
+        accessReviewAPI = try c.decodeIfPresent(Bool.self, forKey: .accessReviewAPI) ?? d.accessReviewAPI
     }
 
     /// Reads a JSON config file.

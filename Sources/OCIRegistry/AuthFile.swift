@@ -11,11 +11,16 @@ public struct RegistryCredential: Sendable, Equatable, CustomStringConvertible, 
     public var password: String?
     /// OAuth2 refresh token for the registry's token endpoint (docker's "identitytoken").
     public var identityToken: String?
+    /// A bearer token sent as is to the registry itself, no token service asked (skopeo's
+    /// --registry-token, containers/image `DockerBearerRegistryToken`).
+    public var registryToken: String?
 
-    public init(username: String? = nil, password: String? = nil, identityToken: String? = nil) {
+    public init(username: String? = nil, password: String? = nil, identityToken: String? = nil,
+                registryToken: String? = nil) {
         self.username = username
         self.password = password
         self.identityToken = identityToken
+        self.registryToken = registryToken
     }
 
     // Secrets never reach logs: description, debugDescription and Mirror (dump, print of
@@ -24,6 +29,7 @@ public struct RegistryCredential: Sendable, Equatable, CustomStringConvertible, 
         var parts = ["username: \(username ?? "nil")"]
         if password != nil { parts.append("password: <redacted>") }
         if identityToken != nil { parts.append("identityToken: <redacted>") }
+        if registryToken != nil { parts.append("registryToken: <redacted>") }
         return "RegistryCredential(\(parts.joined(separator: ", ")))"
     }
 
@@ -32,7 +38,8 @@ public struct RegistryCredential: Sendable, Equatable, CustomStringConvertible, 
     public var customMirror: Mirror {
         Mirror(self, children: ["username": username as Any,
                                 "password": password == nil ? "nil" : "<redacted>",
-                                "identityToken": identityToken == nil ? "nil" : "<redacted>"])
+                                "identityToken": identityToken == nil ? "nil" : "<redacted>",
+                                "registryToken": registryToken == nil ? "nil" : "<redacted>"])
     }
 }
 

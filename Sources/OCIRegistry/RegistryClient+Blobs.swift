@@ -68,6 +68,7 @@ extension RegistryClient {
         var location = session
         var attempt = 0
         var reauthorizedSource = false
+        var renewed = (source: false, destination: false)
         var learnedChallenge = (source: false, destination: false)
         let what = "copy blob \(blob.digest)"
         while true {
@@ -149,6 +150,14 @@ extension RegistryClient {
                     try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(response.headers["Retry-After"]))
                     continue
                 }
+                if response.status == 401 || response.status == 403, get.headers["Authorization"] != nil {
+                    let error = RegistryError.refused(response: response, host: source.host, what: "GET blob \(sourceRepository)@\(blob.digest)",
+                                                      repository: sourceRepository, actions: ["pull"])
+                    if try await source.interpretRefusal(error, renewed: &renewed.source) {
+                        if let sourceKey { await source.tokens.invalidate(sourceKey) }
+                        continue
+                    }
+                }
                 throw RegistryError.from(response: response, host: source.host, what: "GET blob \(sourceRepository)@\(blob.digest)")
             case .completed(_, let resumes, let answer):
                 guard let answer else { return }
@@ -174,6 +183,14 @@ extension RegistryClient {
                     attempt += 1
                     try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"]))
                     continue
+                }
+                if answer.status == 401 || answer.status == 403, put.headers["Authorization"] != nil {
+                    let error = RegistryError.refused(response: answer, host: host, what: "upload blob \(blob.digest) to \(repository)",
+                                                      repository: repository, actions: ["pull", "push"])
+                    if try await interpretRefusal(error, renewed: &renewed.destination) {
+                        if let destKey { await tokens.invalidate(destKey) }
+                        continue
+                    }
                 }
                 throw RegistryError.from(response: answer, host: host, what: "upload blob \(blob.digest) to \(repository)")
             }

@@ -52,6 +52,27 @@ public final class RegistryClient: Sendable {
         state.declare(repository: repository, actions: actions)
     }
 
+    /// `GET /v2/` with this client's credentials (as `docker login` checks them); throws when the
+    /// registry refuses them.
+    public func verifyCredentials() async throws {
+        let request = HTTPRequest(method: "GET", url: url(""), timeouts: .init(totalSeconds: 60))
+        let response = try await execute(request, repository: nil, actions: [], what: "GET /v2/")
+        guard response.status == 200 else { throw RegistryError.from(response: response, host: host, what: "GET /v2/") }
+    }
+
+    /// Whether the registry knows `repository` (`GET /v2/<repository>/tags/list?n=1`: 200 yes, 404 no).
+    /// On OpenShift's registry this says whether the image stream exists.
+    public func repositoryExists(_ repository: String) async throws -> Bool {
+        let request = HTTPRequest(method: "GET", url: url("\(repository)/tags/list?n=1"), maxResponseBytes: 1 << 20,
+                                  timeouts: .init(totalSeconds: 60))
+        let response = try await execute(request, repository: repository, actions: ["pull"], what: "GET tags of \(repository)")
+        switch response.status {
+        case 200: return true
+        case 404: return false
+        default: throw RegistryError.from(response: response, host: host, what: "tags of \(repository)")
+        }
+    }
+
     /// Number of token fetches so far (benchmarks report it).
     public var tokenFetches: Int { get async { await tokens.fetches } }
 
@@ -153,6 +174,7 @@ public final class RegistryClient: Sendable {
         var attempt = 0
         var refreshedAuth = false
         var learnedChallenge = false
+        var renewedCredentials = false
         while true {
             var req = request
             req.tls = tls
@@ -203,14 +225,42 @@ public final class RegistryClient: Sendable {
                 try await retry.sleep(attempt: attempt, retryAfter: after)
                 continue
             }
+            var final = response
             if response.status == 401, refreshedAuth {
                 // A fresh token was still refused: for a known user that means "not allowed".
                 let challenge = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }.first
                 if challenge?.error == "insufficient_scope" {
-                    return HTTPResponse(status: 403, headers: response.headers, body: response.body, url: response.url)
+                    final = HTTPResponse(status: 403, headers: response.headers, body: response.body, url: response.url)
                 }
             }
-            return response
+            if final.status == 401 || final.status == 403, reauthorize, req.headers["Authorization"] != nil {
+                // Our credentials were refused: their provider may know why, or have fresh ones.
+                let error = RegistryError.refused(response: final, host: host, what: what, repository: repository, actions: actions)
+                if try await interpretRefusal(error, renewed: &renewedCredentials) {
+                    if let used { await tokens.invalidate(used) }
+                    refreshedAuth = false
+                    continue
+                }
+            }
+            return final
+        }
+    }
+
+    /// Hands a refusal of sent credentials to their provider. Returns true when the provider renewed
+    /// them (the caller repeats the request; once per `renewed` flag); throws the provider's
+    /// replacement, or `error` itself when the provider has nothing to add.
+    func interpretRefusal(_ error: RegistryError, renewed: inout Bool) async throws -> Bool {
+        guard let interpreter = credentials as? any RefusalInterpreting else { throw error }
+        var error = error
+        error.refusal?.afterRenewal = renewed
+        switch await interpreter.registryRefused(error) {
+        case .renewed where !renewed:
+            renewed = true
+            return true
+        case .replace(let replacement):
+            throw replacement
+        case .renewed, .unchanged:
+            throw error
         }
     }
 
@@ -236,11 +286,20 @@ public final class RegistryClient: Sendable {
         guard Self.hostOf(request.url) == host else { return nil }
         switch challenge.scheme {
         case "basic":
-            guard let cred = try await credentials?.credential(host: host, repository: repository),
-                  let user = cred.username, let pass = cred.password else { return nil }
+            guard let cred = try await credentials?.credential(host: host, repository: repository) else { return nil }
+            guard let user = cred.username, let pass = cred.password else {
+                if cred.registryToken != nil {
+                    throw RegistryError(.unauthorized, "\(host) asks for a user name and password (Basic auth), not a bearer token")
+                }
+                return nil
+            }
             request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
             return nil
         case "bearer":
+            if let fixed = try await credentials?.credential(host: host, repository: repository)?.registryToken {
+                request.headers.set("Authorization", "Bearer \(fixed)")
+                return nil
+            }
             if let repository { state.declare(repository: repository, actions: actions) }
             let scopes = state.scopes()
             let key = "\(challenge.realm ?? "")|\(challenge.service ?? "")|\(scopes.joined(separator: " "))"
@@ -261,7 +320,9 @@ public final class RegistryClient: Sendable {
 
     /// Docker token spec: GET realm?service&scope…&account with Basic credentials, or an OAuth2 POST
     /// with the identity (refresh) token.
-    func fetchToken(challenge: AuthChallenge, scopes: [String], repository: String?) async throws -> TokenCache.Token {
+    func fetchToken(challenge: AuthChallenge, scopes: [String], repository: String?,
+                    renewed: Bool = false) async throws -> TokenCache.Token {
+        var renewedCredentials = renewed
         guard let realm = challenge.realm, realm.hasPrefix("https://") || realm.hasPrefix("http://") else {
             throw RegistryError(.unauthorized, "\(host): the registry's token realm is missing or not a URL")
         }
@@ -317,9 +378,17 @@ public final class RegistryClient: Sendable {
                 let life = max(decoded.expires_in ?? 60, 60)
                 return TokenCache.Token(value: value, expires: .now + .seconds(life), refreshToken: decoded.refresh_token)
             case 401:
-                throw RegistryError(.unauthorized, cred == nil
-                    ? "\(host): authentication required; provide credentials for this registry"
-                    : "\(host): the registry refused the credentials (token service answered 401)", status: 401)
+                guard cred != nil else {
+                    throw RegistryError(.unauthorized, "\(host): authentication required; provide credentials for this registry",
+                                        status: 401)
+                }
+                let action: RegistryError.Refusal.Action = scopes.contains { $0.hasSuffix("push") || $0.contains("push,") } ? .push : .pull
+                let error = RegistryError(.unauthorized, "\(host): the registry refused the credentials (token service answered 401)",
+                                          status: 401, refusal: .init(repository: repository, action: action))
+                if try await interpretRefusal(error, renewed: &renewedCredentials) {
+                    return try await fetchToken(challenge: challenge, scopes: scopes, repository: repository, renewed: true)
+                }
+                throw error
             case 403:
                 throw RegistryError(.denied, "\(host): the token service denied access (403)", status: 403)
             default:

@@ -19,15 +19,41 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         case other
     }
 
+    /// The registry refused credentials it was sent: for what, and how it said so. A registry cannot
+    /// always say why (OpenShift's answers a bad token and a missing role with the same 401); whoever
+    /// issued the credentials may know better (`RefusalInterpreting`).
+    public struct Refusal: Sendable, Equatable {
+        public enum Action: String, Sendable { case pull, push }
+        /// `namespace/name`; nil for requests outside a repository (`/v2/`).
+        public var repository: String?
+        public var action: Action
+        /// Every challenge of the refusal, e.g. `Basic realm=openshift,error="access denied"`.
+        public var challenges: [AuthChallenge]
+        /// The refused request was already a repeat with credentials the provider had renewed.
+        public var afterRenewal = false
+
+        public init(repository: String?, action: Action, challenges: [AuthChallenge] = []) {
+            self.repository = repository
+            self.action = action
+            self.challenges = challenges
+        }
+
+        /// The challenge's `error` parameter, if any (`access denied`, `insufficient_scope`, ...).
+        public var challengeError: String? { challenges.lazy.compactMap(\.error).first }
+    }
+
     public var kind: Kind
     /// One line; never contains credentials, tokens or upload session URLs.
     public var message: String
     public var status: Int?
+    /// Set when the registry refused (401/403) a request that carried credentials.
+    public var refusal: Refusal?
 
-    public init(_ kind: Kind, _ message: String, status: Int? = nil) {
+    public init(_ kind: Kind, _ message: String, status: Int? = nil, refusal: Refusal? = nil) {
         self.kind = kind
         self.message = message
         self.status = status
+        self.refusal = refusal
     }
 
     public var description: String { message }
@@ -68,6 +94,15 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
             else { kind = .other }
         }
         return RegistryError(kind, "\(host): \(what): \(summary)", status: response.status)
+    }
+
+    /// Classifies a refusal of credentials that were sent: the error plus what was refused.
+    static func refused(response: HTTPResponse, host: String, what: String, repository: String?,
+                        actions: [String]) -> RegistryError {
+        var error = from(response: response, host: host, what: what)
+        error.refusal = Refusal(repository: repository, action: actions.contains("push") ? .push : .pull,
+                                challenges: response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) })
+        return error
     }
 
     /// Classifies a failure below HTTP. TLS and connection failures say what to change, naming the

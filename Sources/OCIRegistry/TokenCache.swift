@@ -58,3 +58,22 @@ struct TokenResponse: Decodable {
     var expires_in: Int?
     var refresh_token: String?
 }
+
+/// What a credential provider makes of a registry's refusal of its credentials.
+public enum RefusalVerdict: Sendable {
+    /// Report the registry's error as it is.
+    case unchanged
+    /// The provider obtained fresh credentials: repeat the request (once).
+    case renewed
+    /// Report this error instead (for example: the credentials are valid, so the refusal is a missing
+    /// permission).
+    case replace(any Error)
+}
+
+/// A credential provider that can explain refusals of its own credentials: it knows whether they are
+/// still valid where they came from, and may renew them.
+public protocol RefusalInterpreting: CredentialProvider {
+    /// Called when the registry refused (401/403) a request that carried this provider's credentials.
+    /// May be called by many transfers at once; renewals should happen once.
+    func registryRefused(_ error: RegistryError) async -> RefusalVerdict
+}

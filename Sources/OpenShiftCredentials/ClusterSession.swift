@@ -27,7 +27,25 @@ public final class ClusterSession: Sendable {
         var revocation: Task<Void, Never>?
         var fileToken: String?
         var fileReadAt: Double = 0
+        /// A token obtained by logging in again (replaces a `.fixed` token).
+        var renewedToken: String?
+        /// Tokens this process created, in order (all revoked at the end).
+        var created: [String] = []
+        var renewal: Task<Bool, Never>?
+        var renewedAt: Double?
+        var checks: [String: Task<TokenCheck, Never>] = [:]
     }
+
+    /// The API's verdict on a token.
+    enum TokenCheck: Sendable {
+        case accepted(user: String)
+        case rejected
+        /// No verdict (network failure, no review API).
+        case unknown
+    }
+
+    /// Logs in again with the same credentials (password logins only).
+    typealias Relogin = @Sendable () async throws -> String
 
     let http: HTTPClient
     let side: SideNames
@@ -37,11 +55,15 @@ public final class ClusterSession: Sendable {
     let rejectedHint: String
     let logSink: @Sendable (String) -> Void
     let warnSink: @Sendable (String) -> Void
+    let relogin: Relogin?
     private let state: Locked<State>
+    /// Access reviews per project and use, asked once (`preflight`).
+    let preflightTasks = Locked<[String: Task<NamespaceAccess, any Error>]>([:])
 
     init(apiURL: String, tls: TLSOptions, createdToken: Bool, namespace: String?, credentialSource: String,
          http: HTTPClient, side: SideNames, registryOverride: String?, tokenSource: TokenSource, rejectedHint: String,
-         initialFileToken: String?, log: @escaping @Sendable (String) -> Void, warn: @escaping @Sendable (String) -> Void) {
+         initialFileToken: String?, relogin: Relogin? = nil, log: @escaping @Sendable (String) -> Void,
+         warn: @escaping @Sendable (String) -> Void) {
         self.apiURL = apiURL
         self.tls = tls
         self.createdToken = createdToken
@@ -54,7 +76,10 @@ public final class ClusterSession: Sendable {
         self.rejectedHint = rejectedHint
         logSink = log
         warnSink = warn
-        state = Locked(State(fileToken: initialFileToken, fileReadAt: Clock.monotonicSeconds()))
+        self.relogin = relogin
+        var initial = State(fileToken: initialFileToken, fileReadAt: Clock.monotonicSeconds())
+        if createdToken, case .fixed(let t) = tokenSource { initial.created = [t] }
+        state = Locked(initial)
     }
 
     /// Log lines never carry a secret: known secrets and anything shaped like one are scrubbed.
@@ -98,7 +123,7 @@ public final class ClusterSession: Sendable {
         case .none:
             return ""
         case .fixed(let t):
-            return t
+            return state.withLock { $0.renewedToken } ?? t
         case .file(let path):
             return state.withLock { s in
                 let now = Clock.monotonicSeconds()
@@ -122,11 +147,12 @@ public final class ClusterSession: Sendable {
 
     // MARK: - API requests
 
-    func api(_ method: String, _ path: String, body: String? = nil, totalSeconds: Int = 60) async throws(OpenShiftError) -> HTTPResponse {
+    func api(_ method: String, _ path: String, body: String? = nil, totalSeconds: Int = 60,
+             bearer explicitToken: String? = nil) async throws(OpenShiftError) -> HTTPResponse {
         var headers = HTTPHeaders()
         headers.set("Accept", "application/json")
         if body != nil { headers.set("Content-Type", "application/json") }
-        let bearer = token()
+        let bearer = explicitToken ?? token()
         if !bearer.isEmpty { headers.set("Authorization", "Bearer " + bearer) }
         let url = apiURL + path
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body.map { Array($0.utf8) }, tls: tls,
@@ -203,6 +229,104 @@ public final class ClusterSession: Sendable {
         default:
             throw OpenShiftError(.protocolError, "cannot determine the user at \(apiURL): SelfSubjectReview answered HTTP \(review.status), users/~ HTTP \(user.status)")
         }
+    }
+
+    // MARK: - token validity and renewal
+
+    /// Asks the API whether `token` is valid now (a SelfSubjectReview as that token, never cached beyond
+    /// the concurrent callers of one moment).
+    func checkToken(_ token: String) async -> TokenCheck {
+        let task = state.withLock { s -> Task<TokenCheck, Never> in
+            if let t = s.checks[token] { return t }
+            let t = Task { await self.lookupCheck(token) }
+            s.checks[token] = t
+            return t
+        }
+        let result = await task.value
+        state.withLock { _ = $0.checks.removeValue(forKey: token) }
+        return result
+    }
+
+    private func lookupCheck(_ token: String) async -> TokenCheck {
+        struct Review: Decodable {
+            struct Status: Decodable { struct UserInfo: Decodable { var username: String? }; var userInfo: UserInfo? }
+            var status: Status?
+        }
+        guard let r = try? await api("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                     body: #"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+                                     bearer: token) else { return .unknown }
+        switch r.status {
+        case 200, 201:
+            let name = (try? JSONDecoder().decode(Review.self, from: Data(r.body)))?.status?.userInfo?.username
+            return .accepted(user: name ?? state.withLock { $0.user } ?? "")
+        case 401:
+            return .rejected
+        default:
+            // Clusters before SelfSubjectReview (OpenShift < 4.15): the user lookup, as `oc whoami` falls back.
+            struct User: Decodable { struct Meta: Decodable { var name: String? }; var metadata: Meta? }
+            guard let u = try? await api("GET", "/apis/user.openshift.io/v1/users/~", bearer: token) else { return .unknown }
+            switch u.status {
+            case 200: return .accepted(user: (try? JSONDecoder().decode(User.self, from: Data(u.body)))?.metadata?.name ?? "")
+            case 401: return .rejected
+            default: return .unknown
+            }
+        }
+    }
+
+    /// True for a short while after the token was renewed: requests sent before may carry the old one.
+    var recentlyRenewed: Bool {
+        guard let at = state.withLock({ $0.renewedAt }) else { return false }
+        return Clock.monotonicSeconds() - at < 60
+    }
+
+    /// After the API rejected `failed` (expired, revoked, rotated): re-reads a token file, or logs in
+    /// again with the same credentials, once per session. Concurrent callers share the one attempt.
+    /// Says so on the warning channel. Returns true when a different, accepted token is now in use.
+    func renewToken(after failed: String) async -> Bool {
+        let task = state.withLock { s -> Task<Bool, Never> in
+            if let t = s.renewal { return t }
+            let t = Task { await self.renewNow(after: failed) }
+            s.renewal = t
+            return t
+        }
+        return await task.value
+    }
+
+    private func renewNow(after failed: String) async -> Bool {
+        switch tokenSource {
+        case .none:
+            return false
+        case .file(let path):
+            guard let bytes = FileSystem.read(path) else { return false }
+            let fresh = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+            guard !fresh.isEmpty, fresh != failed else {
+                warn("\(apiURL) rejected the token from \(path) mid-run, and the file still holds the same token")
+                return false
+            }
+            state.withLock {
+                $0.fileToken = fresh
+                $0.fileReadAt = Clock.monotonicSeconds()
+            }
+        case .fixed:
+            guard let relogin else { return false }
+            do {
+                let fresh = try await relogin()
+                state.withLock {
+                    $0.renewedToken = fresh
+                    $0.created.append(fresh)
+                }
+            } catch {
+                warn("\(apiURL) rejected the token mid-run and logging in again failed: \(error)")
+                return false
+            }
+        }
+        guard case .accepted = await checkToken(token()) else { return false }
+        state.withLock { $0.renewedAt = Clock.monotonicSeconds() }
+        switch tokenSource {
+        case .file(let path): warn("\(apiURL) rejected the token mid-run (rotated or expired); re-read \(path) and continued")
+        default: warn("\(apiURL) rejected the token mid-run (expired or revoked); logged in again as the same user and continued")
+        }
+        return true
     }
 
     // MARK: - registry
@@ -332,7 +456,12 @@ public final class ClusterSession: Sendable {
 
     private func revokeNow() async {
         defer { CreatedTokens.shared.remove(self) }
-        let name = OpenShiftToken.objectName(token())
+        let all = state.withLock { $0.created }
+        for token in all.isEmpty ? [self.token()] : all { await revoke(token) }
+    }
+
+    private func revoke(_ token: String) async {
+        let name = OpenShiftToken.objectName(token)
         do {
             let r = try await api("DELETE", "/apis/oauth.openshift.io/v1/oauthaccesstokens/\(URLTools.pathEscape(name))", totalSeconds: 10)
             switch r.status {

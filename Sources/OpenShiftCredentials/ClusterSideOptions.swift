@@ -14,6 +14,9 @@ public struct ClusterSideOptions: Sendable {
     public var password: String?
     /// From `IMGPROMOTE_SRC_TOKEN` or `--src-token-file` (OAuth user or service-account token).
     public var token: String?
+    /// The file `token` was read from (`--src-token-file`): read again when the API rejects the token
+    /// mid-run (rotated projected service-account tokens).
+    public var tokenFile: String?
     /// `--src-ca-file`: PEM bundle trusted (with the system roots) for this side's API, OAuth and registry.
     public var caFile: String?
     /// False only when the user asked (`--src-tls-verify=false`); the CLI warns.
@@ -27,9 +30,10 @@ public struct ClusterSideOptions: Sendable {
 
     public init(clusterURL: String? = nil, context: String? = nil, kubeconfigPaths: [String] = [],
                 kubeconfigExplicit: Bool = false, username: String? = nil, password: String? = nil,
-                token: String? = nil, caFile: String? = nil, tlsVerify: Bool = true, registryOverride: String? = nil,
-                sideFlagPrefix: String = "--", sideEnvPrefix: String = "IMGPROMOTE_") {
+                token: String? = nil, tokenFile: String? = nil, caFile: String? = nil, tlsVerify: Bool = true,
+                registryOverride: String? = nil, sideFlagPrefix: String = "--", sideEnvPrefix: String = "IMGPROMOTE_") {
         self.clusterURL = clusterURL
+        self.tokenFile = tokenFile
         self.context = context
         self.kubeconfigPaths = kubeconfigPaths
         self.kubeconfigExplicit = kubeconfigExplicit

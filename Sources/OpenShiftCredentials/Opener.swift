@@ -123,9 +123,13 @@ struct Opener {
         // 4. Credentials.
         var namespace = resolved?.namespace
         var createdToken = false
+        var relogin: ClusterSession.Relogin?
         var source: TokenSourceChoice
 
-        if let token {
+        if let token, let path = options.tokenFile {
+            source = .file(path, token, "token from \(path)",
+                           "the token in \(path) is invalid or expired; put a new one there or set \(side.tokenOptions)")
+        } else if let token {
             source = .fixed(token, "token from \(side.tokenOptions)",
                             "the token is invalid or expired; get a new one and set \(side.tokenOptions)")
         } else if let user = options.username, let password = options.password {
@@ -133,6 +137,7 @@ struct Opener {
             say("logging in to \(server) as \(user)")
             let t = try await login.run()
             createdToken = true
+            relogin = { try await login.run() }
             source = .fixed(t, "password login as \(user)",
                             "the token obtained by the login was rejected; try again")
         } else if let r = resolved, let user = r.user, Self.hasCredentials(user) {
@@ -210,7 +215,7 @@ struct Opener {
         let session: ClusterSession
         switch source {
         case .fixed(let t, let what, let hint):
-            session = make(server, tls, createdToken, namespace, what, .fixed(t), hint, nil)
+            session = make(server, tls, createdToken, namespace, what, .fixed(t), hint, nil, relogin: relogin)
         case .file(let path, let first, let what, let hint):
             session = make(server, tls, createdToken, namespace, what, .file(path), hint, first)
         case .none(let reason, let what, let hint):
@@ -227,10 +232,11 @@ struct Opener {
     }
 
     private func make(_ server: String, _ tls: TLSOptions, _ created: Bool, _ namespace: String?, _ what: String,
-                      _ source: ClusterSession.TokenSource, _ hint: String, _ first: String?) -> ClusterSession {
+                      _ source: ClusterSession.TokenSource, _ hint: String, _ first: String?,
+                      relogin: ClusterSession.Relogin? = nil) -> ClusterSession {
         ClusterSession(apiURL: server, tls: tls, createdToken: created, namespace: namespace, credentialSource: what,
                        http: http, side: side, registryOverride: options.registryOverride, tokenSource: source,
-                       rejectedHint: hint, initialFileToken: first, log: log, warn: warn)
+                       rejectedHint: hint, initialFileToken: first, relogin: relogin, log: log, warn: warn)
     }
 
     static func hasCredentials(_ u: Kubeconfig.AuthInfo) -> Bool {

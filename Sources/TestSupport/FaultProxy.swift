@@ -38,6 +38,9 @@ public final class FaultProxy: Sendable {
         /// Answer `status` with `Location: <baseURL><original path and query>` (e.g. a blob GET sent to
         /// storage on another port).
         case redirect(to: String, status: Int = 307)
+        /// Answer with exactly this status, headers and body without contacting the upstream (a front
+        /// that decides for itself, such as an authorizing proxy).
+        case respond(Int, headers: [(String, String)], body: [UInt8])
         /// Close the connection without answering.
         case dropConnection
         /// Several faults at once.
@@ -57,6 +60,7 @@ public final class FaultProxy: Sendable {
             case .removeHeader(let n): return "removeHeader(\(n))"
             case .setRequestHeader(let n, let v): return "setRequestHeader(\(n)=\(v ?? "nil"))"
             case .redirect(let to, let s): return "redirect(\(s)→\(to))"
+            case .respond(let s, _, _): return "respond(\(s))"
             case .dropConnection: return "dropConnection"
             case .combine(let list): return list.map(\.description).joined(separator: "+")
             }
@@ -275,6 +279,11 @@ public final class FaultProxy: Sendable {
                 var b = base
                 while b.hasSuffix("/") { b.removeLast() }
                 try respond(code, headers: ["Location": b + request.path])
+                return
+            case .respond(let code, let fields, let bytes):
+                var h = HeaderFields()
+                for (n, v) in fields { h.add(n, v) }
+                try respond(code, headers: h, body: request.method == "HEAD" ? [] : bytes)
                 return
             case .dropConnection:
                 update { $0.interrupted = true }

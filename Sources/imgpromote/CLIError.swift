@@ -7,3 +7,20 @@ struct CLIError: Error, CustomStringConvertible {
 
     var description: String { message }
 }
+
+extension CLIError {
+    /// The CLIError that a command's `validate()` threw, which ArgumentParser hands back wrapped in
+    /// its internal CommandError (`.userValidationError`); looked up by reflection, a few levels deep.
+    static func thrownByValidate(_ error: any Error) -> CLIError? {
+        var level: [Any] = [error]
+        for _ in 0..<4 {
+            var next: [Any] = []
+            for value in level {
+                if let found = value as? CLIError { return found }
+                next += Mirror(reflecting: value).children.map(\.value)
+            }
+            level = next
+        }
+        return nil
+    }
+}

@@ -14,6 +14,10 @@ struct CopyCommand: AsyncParsableCommand {
 
         On success stdout holds one line, the digest-pinned destination. Passwords and tokens are read from the environment (IMGPROMOTE_SRC_PASSWORD, IMGPROMOTE_SRC_TOKEN, ...), files or stdin, never from arguments.
 
+        Registry credentials of a side without --SIDE-cluster/--SIDE-context replace the auth file for that side's registry host: IMGPROMOTE_SRC_USERNAME with IMGPROMOTE_SRC_PASSWORD (or --src-password-file, --src-password-stdin) for Basic auth or the registry's token service (robot accounts, API keys); or IMGPROMOTE_SRC_TOKEN (or --src-token-file), a bearer token sent to the registry as is, like skopeo --src-registry-token. With a cluster, the same variables log in to the cluster. IMGPROMOTE_DEST_* and --dest-* likewise. A password without a user name, or a token with a user name or password, is a usage error (exit 2) before any request.
+
+        --report-file FILE writes the --json object to FILE (mode 0600) on success, and {"error":{"exitCode":N,"message":"..."}} when the promotion fails after the options were accepted. Read the outcome from it rather than from stderr, which also carries text relayed from elsewhere (exec credential plugins).
+
         Examples:
           imgpromote copy --src-context dev --dest-context prod shop/app:1.4 shop/app:1.4
 
@@ -21,6 +25,9 @@ struct CopyCommand: AsyncParsableCommand {
             --src-cluster https://api.dev:6443 --dest-cluster https://api.prod:6443 shop/app:1.4 shop/app:1.4
 
           imgpromote copy --dest-authfile auth.json quay.example.com/team/app:1.4 registry.example.com/team/app:1.4
+
+          IMGPROMOTE_SRC_USERNAME='team+ci' IMGPROMOTE_SRC_PASSWORD=... IMGPROMOTE_DEST_TOKEN=... imgpromote copy \\
+            --dest-cluster https://api.prod:6443 quay.example.com/team/app:1.4 shop/app:1.4
         """)
 
     @Argument(help: "Image to promote.") var source: String
@@ -42,12 +49,18 @@ struct CopyCommand: AsyncParsableCommand {
     var dryRun = false
     @Flag(name: .customLong("keep-tokens"), help: "Keep tokens obtained by password login (default: revoke them).")
     var keepTokens = false
+    @Flag(name: .customLong("no-preflight"), help: "Skip the access reviews that check pull and push rights before any blob moves.")
+    var noPreflight = false
+    @Option(name: .customLong("report-file"), help: ArgumentHelp(
+        "Also write the outcome as JSON to this file (see above).", valueName: "file"))
+    var reportFile: String?
 
     func validate() throws {
         guard (1...64).contains(jobs) else { throw CLIError.usage("--jobs must be between 1 and 64") }
         if src.passwordStdin && dest.passwordStdin {
             throw CLIError.usage("only one side can read its password from stdin")
         }
+        if reportFile?.isEmpty == true { throw CLIError.usage("--report-file needs a file name") }
     }
 
     func run() async throws {
@@ -57,6 +70,8 @@ struct CopyCommand: AsyncParsableCommand {
         if keepTokens { CreatedTokens.shared.keepAll() }
         var sessions: [ClusterSession] = []
         do {
+            try SideResolver(options: src, global: global, environment: environment, log: log).checkRegistryCredentialKinds()
+            try SideResolver(options: dest, global: global, environment: environment, log: log).checkRegistryCredentialKinds()
             let platform = try self.platform.map { p -> Platform in
                 do { return try Platform.parse(p) } catch { throw CLIError.usage("--platform: \(error)") }
             }
@@ -70,23 +85,27 @@ struct CopyCommand: AsyncParsableCommand {
             let progress = ProgressRenderer(quiet: global.quiet || json)
             let promoter = Promoter(source: srcSide.client, destination: destSide.client,
                                     events: { progress.handle($0) })
-            let request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
+            var request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
                                            platform: platform, jobs: jobs, dryRun: dryRun)
+            if !noPreflight { request.hooks.preflight = permissionPreflight(source: srcSide, destination: destSide) }
             let report = try await promoter.promote(request)
             progress.finish()
             try output(report)
         } catch {
             if !keepTokens { for s in sessions { await s.revokeIfCreated() } }
+            if let reportFile { ReportFile.writeFailure(error, to: reportFile) }
             throw error
         }
         if !keepTokens { for s in sessions { await s.revokeIfCreated() } }
     }
 
     private func output(_ report: PromotionReport) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoded = try encoder.encode(report)
+        if let reportFile { try ReportFile.write(Array(encoded) + [0x0A], to: reportFile) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(String(decoding: encoded, as: UTF8.self))
             return
         }
         if dryRun && !global.quiet {

@@ -39,7 +39,8 @@ struct SideOptions<Side: SideName>: ParsableArguments {
     var context: String?
 
     @Option(name: .customLong(Side.flagPrefix + "username"), help: ArgumentHelp(
-        "Log in with this user through the cluster's OAuth server (or \(Side.envPrefix)USERNAME).", valueName: "name"))
+        "User for the cluster's OAuth login; without a cluster, the registry's own user (or \(Side.envPrefix)USERNAME).",
+        valueName: "name"))
     var username: String?
 
     @Option(name: .customLong(Side.flagPrefix + "password-file"), help: ArgumentHelp(
@@ -50,7 +51,8 @@ struct SideOptions<Side: SideName>: ParsableArguments {
     var passwordStdin = false
 
     @Option(name: .customLong(Side.flagPrefix + "token-file"), help: ArgumentHelp(
-        "Use the bearer token in this file (or set \(Side.envPrefix)TOKEN).", valueName: "file"))
+        "Bearer token in this file: the cluster's API token; without a cluster, sent to the registry as is (or set \(Side.envPrefix)TOKEN).",
+        valueName: "file"))
     var tokenFile: String?
 
     @Option(name: .customLong(Side.flagPrefix + "ca-file"), help: ArgumentHelp(
@@ -67,7 +69,8 @@ struct SideOptions<Side: SideName>: ParsableArguments {
     var registry: String?
 
     @Option(name: .customLong(Side.flagPrefix + "authfile"), help: ArgumentHelp(
-        "Registry credentials from a containers auth.json / docker config.json.", valueName: "file"))
+        "Registry credentials from a containers auth.json / docker config.json (the side's own user/password or token win).",
+        valueName: "file"))
     var authfile: String?
 
     var flag: String { "--" + Side.flagPrefix }

@@ -38,6 +38,7 @@ struct SideResolver<Side: SideName> {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
                            kubeconfigPaths: global.kubeconfigPaths(environment), kubeconfigExplicit: global.kubeconfig != nil,
                            username: username, password: try password(), token: try token(),
+                           tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
                            registryOverride: options.registry, sideFlagPrefix: options.flag,
                            sideEnvPrefix: options.envPrefix)
@@ -47,11 +48,42 @@ struct SideResolver<Side: SideName> {
     func openSession() async throws -> ClusterSession? {
         guard options.namesCluster else { return nil }
         if !options.tlsVerify { warnInsecure() }
-        return try await ClusterSession.open(try clusterOptions(), environment: environment, log: log)
+        return try await ClusterSession.open(try clusterOptions(), environment: environment,
+                                             warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
 
     func warnInsecure() {
         printErr("imgpromote: warning: TLS verification is off for the \(Side.label) (\(options.flag)tls-verify=false)")
+    }
+
+    /// Checks, before any request and without reading a secret, that a side without a cluster got
+    /// credentials that can apply to a plain registry: a user name with a password, or a token.
+    func checkRegistryCredentialKinds() throws {
+        guard !options.namesCluster else { return }
+        func set(_ name: String) -> Bool { !(environment[options.envPrefix + name] ?? "").isEmpty }
+        let hasUser = username != nil
+        let hasPassword = options.passwordFile != nil || options.passwordStdin || set("PASSWORD")
+        let hasToken = options.tokenFile != nil || set("TOKEN")
+        let v = options.envPrefix, f = options.flag, side = Side.label
+        if hasToken && (hasUser || hasPassword) {
+            throw CLIError.usage("the \(side) registry got a token (\(v)TOKEN or \(f)token-file) and a user name or password (\(v)USERNAME, \(v)PASSWORD); give one kind")
+        }
+        if hasPassword && !hasUser {
+            throw CLIError.usage("the \(side) registry got a password but no user name: set \(v)USERNAME (or \(f)username) as well")
+        }
+        if hasUser && !hasPassword && !hasToken {
+            throw CLIError.usage("the \(side) registry got a user name but no password: set \(v)PASSWORD, or pass \(f)password-file or \(f)password-stdin")
+        }
+    }
+
+    /// Registry credentials of a side without a cluster, from the environment or files: a user name
+    /// with a password (Basic, or the account for the registry's token service) or a bearer token
+    /// sent as is (skopeo's --registry-token). They replace the auth file for this side.
+    func registryCredential() throws -> RegistryCredential? {
+        try checkRegistryCredentialKinds()
+        if let token = try token() { return RegistryCredential(registryToken: token) }
+        guard let user = username, let pass = try password() else { return nil }
+        return RegistryCredential(username: user, password: pass)
     }
 
     func resolve(_ text: String) async throws -> ResolvedSide {
@@ -74,9 +106,9 @@ struct SideResolver<Side: SideName> {
                 }
                 reference.registry = host
             }
-            let cred = try await session.registryCredential()
+            _ = try await session.registryCredential()   // fails early when this side has no token
             let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
-                                        credentials: StaticCredentials(RegistryCredential(username: cred.username, password: cred.password)),
+                                        credentials: session.registryCredentials(),
                                         retry: global.retryPolicy, flagPrefix: options.flag, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
         }
@@ -86,15 +118,20 @@ struct SideResolver<Side: SideName> {
         }
         reference = reference.withDefaultRegistry()
         if !options.tlsVerify { warnInsecure() }
-        let authFile: AuthFile
-        do {
-            authFile = try AuthFile.load(explicitPath: options.authfile, environment: environment)
-        } catch {
-            throw CLIError.usage("\(error)")
+        let credentials: any CredentialProvider
+        if let explicit = try registryCredential() {
+            // The client talks to this one host only, so the side's own credentials replace the auth file.
+            credentials = StaticCredentials(explicit)
+        } else {
+            do {
+                credentials = AuthFileCredentials(file: try AuthFile.load(explicitPath: options.authfile, environment: environment))
+            } catch {
+                throw CLIError.usage("\(error)")
+            }
         }
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
         let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
-                                    credentials: AuthFileCredentials(file: authFile), retry: global.retryPolicy,
+                                    credentials: credentials, retry: global.retryPolicy,
                                     flagPrefix: options.flag, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)
     }

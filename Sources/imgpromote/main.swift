@@ -16,7 +16,7 @@ struct IMGPromote: AsyncParsableCommand {
 
         Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity.
         """,
-        subcommands: [CopyCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
+        subcommands: [CopyCommand.self, TagCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
 
 /// Maps any error to the contract's exit status and one line that says what to do. The one place
@@ -26,6 +26,7 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     case let e as CLIError: return (e.exitCode, e.message)
     case let e as RegistryError: return (e.exitCode, e.message)
     case let e as OpenShiftError: return (e.exitCode, e.description)
+    case let e as ImageAccessDenied: return (4, render(e))
     case let e as AuthFileError:
         switch e.kind {
         case .file: return (2, e.description)
@@ -101,6 +102,7 @@ do {
 } catch let error as CLIError {
     await fail(error)
 } catch {
+    if let cli = CLIError.thrownByValidate(error) { await fail(cli) }
     // Parse errors, --help and the like: ArgumentParser's text, but usage errors exit 2 (contract).
     let code = IMGPromote.exitCode(for: error)
     if code == .success {

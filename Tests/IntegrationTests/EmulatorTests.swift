@@ -44,16 +44,18 @@ final class EmulatorTests: XCTestCase {
         name: "dev",
         users: [.init(name: "alice", password: alicePassword, groups: ["developers"]),
                 .init(name: "bob", password: bobPassword),
-                .init(name: "carol", password: carolPassword)],
+                .init(name: "carol", password: carolPassword),
+                .init(name: "dave", password: bobPassword)],
         identityProvider: .challenge,
         mappingFailureUsers: ["carol"],
         serviceAccounts: [.init(namespace: "dev", name: "pipeline", token: pipelineToken)],
         projects: [.init(name: "dev", pushers: ["alice", "system:serviceaccount:dev:pipeline"]),
                    .init(name: "prod", pullers: ["alice"]),
-                   .init(name: "openshift", pullers: ["system:authenticated"])],
+                   .init(name: "openshift", pullers: ["system:authenticated"]),
+                   .init(name: "stage", roles: ["system:image-pusher": ["dave"]])],
         tokenLifetimeSeconds: 86400,
         oauthSeparateCA: true,
-        imageStreams: [.init(namespace: "openshift", name: "cli")],
+        imageStreams: [.init(namespace: "openshift", name: "cli"), .init(namespace: "stage", name: "existing")],
         exposeRegistry: .imagestream))
 
     /// Browser-only IdPs, one CA for everything, registry published only in `images.config.openshift.io`.
@@ -508,7 +510,7 @@ final class EmulatorTests: XCTestCase {
         XCTAssertEqual(try decode(Status.self, missing).message, #"oauthaccesstokens.oauth.openshift.io "sha256~nope" not found"#)
 
         // The registry token endpoint refuses it too (bare 401).
-        let realm = try await send("GET", f.cluster.apiURL + "/openshift/token?scope=repository:dev/app:pull",
+        let realm = try await send("GET", "https://\(f.cluster.registryHost)/openshift/token?scope=repository:dev/app:pull",
                                    headers: [("Authorization", Self.basic("user", token))], caFile: f.cluster.caBundlePath)
         XCTAssertEqual(realm.status, 401)
         XCTAssertEqual(realm.body, [])
@@ -597,23 +599,11 @@ final class EmulatorTests: XCTestCase {
         XCTAssertFalse(routedConfig.bodyText.contains("externalRegistryHostnames"))
     }
 
-    // MARK: §5 registry token realm and the real registry
-
-    struct Claims: Decodable {
-        struct Access: Decodable, Equatable {
-            var type: String
-            var name: String
-            var actions: [String]
-        }
-        var iss: String
-        var sub: String
-        var aud: String
-        var access: [Access]
-    }
+    // MARK: §5 registry token realm and the registry front
 
     func registryToken(_ f: Fixture, apiToken: String, scopes: [String]) async throws -> (HTTPResponse, String?) {
-        let query = (["service=openshift-registry"] + scopes.map { "scope=" + URLText.percentEncode($0) }).joined(separator: "&")
-        let r = try await send("GET", f.cluster.apiURL + "/openshift/token?" + query,
+        let query = scopes.map { "scope=" + URLText.percentEncode($0) }.joined(separator: "&")
+        let r = try await send("GET", "https://\(f.cluster.registryHost)/openshift/token?" + query,
                                headers: [("Authorization", Self.basic("anything", apiToken))], caFile: f.cluster.caBundlePath)
         guard r.status == 200 else { return (r, nil) }
         struct Body: Decodable { var token: String; var access_token: String }
@@ -622,78 +612,171 @@ final class EmulatorTests: XCTestCase {
         return (r, b.token)
     }
 
-    func testRegistryTokenEndpointScopesAccess() async throws {
+    func testRegistryTokenEndpointEchoesTheAPIToken() async throws {
         let f = try fixture(Self.main)
         let token = try await login(f)
-        let (_, jwt) = try await registryToken(f, apiToken: token, scopes: [
-            "repository:dev/app:pull,push", "repository:prod/app:pull,push", "repository:other/app:pull", "registry:catalog:*",
+        let base = "https://\(f.cluster.registryHost)/openshift/token"
+        // Echoed, not minted or scoped, whatever the scopes ask (token.go).
+        let (_, echoed) = try await registryToken(f, apiToken: token, scopes: [
+            "repository:dev/app:pull,push", "repository:prod/app:pull,push", "registry:catalog:*",
         ])
-        let parts = try XCTUnwrap(JWT.decode(try XCTUnwrap(jwt)))
-        XCTAssertTrue(parts.headerJSON.contains(#""alg":"ES256""#))
-        let claims = try JSONDecoder().decode(Claims.self, from: Data(parts.claimsJSON.utf8))
-        XCTAssertEqual(claims.sub, "alice")
-        XCTAssertEqual(claims.aud, f.cluster.registryService)
-        XCTAssertEqual(claims.iss, f.cluster.registryTokenIssuer)
-        XCTAssertEqual(claims.access, [.init(type: "repository", name: "dev/app", actions: ["pull", "push"]),
-                                       .init(type: "repository", name: "prod/app", actions: ["pull"])])
+        XCTAssertEqual(echoed, token)
 
         // Anonymous ⇒ the literal "anonymous" token; non-Basic ⇒ bare 401; bad name ⇒ 401 details.
-        let anon = try await send("GET", f.cluster.apiURL + "/openshift/token?scope=repository:dev/app:pull",
-                                  caFile: f.cluster.caBundlePath)
+        let anon = try await send("GET", base + "?scope=repository:dev/app:pull", caFile: f.cluster.caBundlePath)
         XCTAssertEqual(anon.status, 200)
         XCTAssertEqual(anon.bodyText, #"{"token":"anonymous","access_token":"anonymous"}"# + "\n")
-        let bearer = try await send("GET", f.cluster.apiURL + "/openshift/token",
-                                    headers: [("Authorization", "Bearer \(token)")], caFile: f.cluster.caBundlePath)
+        let bearer = try await send("GET", base, headers: [("Authorization", "Bearer \(token)")], caFile: f.cluster.caBundlePath)
         XCTAssertEqual(bearer.status, 401)
         XCTAssertEqual(bearer.body, [])
-        let badName = try await send("GET", f.cluster.apiURL + "/openshift/token?scope=repository:app:push",
+        let badName = try await send("GET", base + "?scope=repository:app:push",
                                      headers: [("Authorization", Self.basic("u", token))], caFile: f.cluster.caBundlePath)
         XCTAssertEqual(badName.status, 401)
         XCTAssertEqual(badName.bodyText,
                        #"{"details":"repository name \"app\" invalid: it must be of the format \u003cproject\u003e/\u003cname\u003e"}"# + "\n")
-        let invalid = try await send("GET", f.cluster.apiURL + "/openshift/token?scope=repository:dev/app:pull",
+        let invalid = try await send("GET", base + "?scope=repository:dev/app:pull",
                                      headers: [("Authorization", Self.basic("u", "sha256~bogus"))], caFile: f.cluster.caBundlePath)
         XCTAssertEqual(invalid.status, 401)
         XCTAssertEqual(invalid.body, [])
-
-        // A user in no project gets a token with no access at all.
-        let bob = try await login(f, user: "bob", password: Self.bobPassword)
-        let (_, bobJWT) = try await registryToken(f, apiToken: bob, scopes: ["repository:dev/app:pull,push"])
-        let bobClaims = try JSONDecoder().decode(Claims.self, from: Data(try XCTUnwrap(JWT.decode(try XCTUnwrap(bobJWT))).claimsJSON.utf8))
-        XCTAssertEqual(bobClaims.access, [])
+        // The API server itself has no such path.
+        let onAPI = try await send("GET", f.cluster.apiURL + "/openshift/token", headers: [("Authorization", "Bearer \(token)")],
+                                   caFile: f.cluster.caBundlePath)
+        XCTAssertEqual(onAPI.status, 404)
     }
 
-    func testRealRegistryEnforcesProjectPermissions() async throws {
+    func testRegistryFrontAuthorizesByImageStreamRBAC() async throws {
         let f = try fixture(Self.main)
         let ca = f.cluster.caBundlePath
         let registry = "https://\(f.cluster.registryHost)"
+        let accessDenied = #"Basic realm=openshift,error="access denied""#
 
         let ping = try await send("GET", registry + "/v2/", caFile: ca)
         XCTAssertEqual(ping.status, 401)
         XCTAssertEqual(ping.headers["Docker-Distribution-API-Version"], "registry/2.0")
-        XCTAssertTrue((ping.headers["WWW-Authenticate"] ?? "").hasPrefix(#"Bearer realm="\#(f.cluster.apiURL)/openshift/token""#),
-                      ping.headers["WWW-Authenticate"] ?? "")
+        XCTAssertEqual(ping.headers["WWW-Authenticate"], #"Bearer realm="https://\#(f.cluster.registryHost)/openshift/token""#)
+        XCTAssertTrue(ping.bodyText.contains(#""code":"UNAUTHORIZED""#), ping.bodyText)
 
         let token = try await login(f)
-        // Permitted push: the real registry accepts the emulator's JWT and starts an upload.
-        let (_, devJWT) = try await registryToken(f, apiToken: token, scopes: ["repository:dev/perm:pull,push"])
-        let upload = try await send("POST", registry + "/v2/dev/perm/blobs/uploads/",
-                                    headers: [("Authorization", "Bearer \(try XCTUnwrap(devJWT))")], caFile: ca)
+        let bearer = [("Authorization", "Bearer \(token)")]
+        // The API token itself is the credential: Bearer, or Basic with any user name.
+        let v2 = try await send("GET", registry + "/v2/", headers: bearer, caFile: ca)
+        XCTAssertEqual(v2.status, 200, v2.bodyText)
+        let basic = try await send("GET", registry + "/v2/", headers: [("Authorization", Self.basic("whoever", token))], caFile: ca)
+        XCTAssertEqual(basic.status, 200)
+        let emptyPassword = try await send("GET", registry + "/v2/", headers: [("Authorization", Self.basic("user", ""))], caFile: ca)
+        XCTAssertEqual(emptyPassword.headers["WWW-Authenticate"], #"Basic realm=openshift,error="failed to decode credentials""#)
+
+        // Permitted push (alice pushes to dev): the storage registry starts an upload.
+        let upload = try await send("POST", registry + "/v2/dev/perm/blobs/uploads/", headers: bearer, caFile: ca)
         XCTAssertEqual(upload.status, 202, upload.bodyText)
-        // Permitted pull on prod (the repository does not exist: 404, not 401).
-        let (_, prodJWT) = try await registryToken(f, apiToken: token, scopes: ["repository:prod/perm:pull,push"])
-        let pull = try await send("GET", registry + "/v2/prod/perm/tags/list",
-                                  headers: [("Authorization", "Bearer \(try XCTUnwrap(prodJWT))")], caFile: ca)
+        // Permitted pull on prod (no such repository: 404, not 401).
+        let pull = try await send("GET", registry + "/v2/prod/perm/tags/list", headers: bearer, caFile: ca)
         XCTAssertEqual(pull.status, 404, pull.bodyText)
-        // Push to prod is denied by the real registry.
-        let denied = try await send("POST", registry + "/v2/prod/perm/blobs/uploads/",
-                                    headers: [("Authorization", "Bearer \(try XCTUnwrap(prodJWT))")], caFile: ca)
+        // Push to prod: missing RBAC answers exactly like a bad token.
+        let denied = try await send("POST", registry + "/v2/prod/perm/blobs/uploads/", headers: bearer, caFile: ca)
         XCTAssertEqual(denied.status, 401, denied.bodyText)
-        XCTAssertTrue((denied.headers["WWW-Authenticate"] ?? "").contains(#"error="insufficient_scope""#))
-        // The raw API token is not a registry credential here (only the realm's JWT is).
-        let raw = try await send("GET", registry + "/v2/prod/perm/tags/list", headers: [("Authorization", "Bearer \(token)")],
-                                 caFile: ca)
-        XCTAssertEqual(raw.status, 401)
+        XCTAssertEqual(denied.headers["WWW-Authenticate"], accessDenied)
+        XCTAssertTrue(denied.bodyText.contains(#""Name":"prod/perm","Action":"push""#), denied.bodyText)
+        let bad = try await send("POST", registry + "/v2/prod/perm/blobs/uploads/",
+                                 headers: [("Authorization", "Bearer sha256~bogus")], caFile: ca)
+        XCTAssertEqual(bad.status, 401)
+        XCTAssertEqual(bad.headers["WWW-Authenticate"], accessDenied)
+        XCTAssertEqual(bad.bodyText, denied.bodyText)
+        // No project role at all: pull refused too.
+        let secret = try await send("GET", registry + "/v2/secret/app/tags/list", headers: bearer, caFile: ca)
+        XCTAssertEqual(secret.status, 401)
+        XCTAssertEqual(secret.headers["WWW-Authenticate"], accessDenied)
+        // Bad repository names are not challenges.
+        let flat = try await send("GET", registry + "/v2/app/tags/list", headers: bearer, caFile: ca)
+        XCTAssertEqual(flat.status, 400)
+        // Catalog needs a cluster role nobody here has.
+        let catalog = try await send("GET", registry + "/v2/_catalog", headers: bearer, caFile: ca)
+        XCTAssertEqual(catalog.status, 401)
+        // The front forwards without the user's credentials, and counts what it saw.
+        XCTAssertGreaterThan(f.cluster.registryFront.count(pathContains: "/v2/dev/perm/blobs/uploads/", status: 202), 0)
+    }
+
+    func accessReview(_ f: Fixture, token: String, namespace: String, verb: String, resource: String,
+                      subresource: String? = nil) async throws -> Bool? {
+        var attributes = #""namespace":"\#(namespace)","verb":"\#(verb)","group":"image.openshift.io","resource":"\#(resource)""#
+        if let subresource { attributes += #","subresource":"\#(subresource)""# }
+        let r = try await send("POST", f.cluster.apiURL + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                               headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                               body: Array(#"{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"resourceAttributes":{\#(attributes)}}}"#.utf8),
+                               caFile: f.cluster.caBundlePath)
+        guard r.status == 201 else { return nil }
+        struct Review: Decodable { struct S: Decodable { var allowed: Bool }; var kind: String; var status: S }
+        return try decode(Review.self, r).status.allowed
+    }
+
+    func testImagePusherCannotCreateStreamsAndTagAPI() async throws {
+        let f = try fixture(Self.main)
+        let ca = f.cluster.caBundlePath
+        let registry = "https://\(f.cluster.registryHost)"
+        let dave = try await login(f, user: "dave", password: Self.bobPassword)
+        let alice = try await login(f)
+
+        // Reviews: both spellings of the layers subresource; a pusher may not create streams.
+        let pushLayers = try await accessReview(f, token: dave, namespace: "stage", verb: "update", resource: "imagestreams",
+                                                subresource: "layers")
+        XCTAssertEqual(pushLayers, true)
+        let combined = try await accessReview(f, token: dave, namespace: "stage", verb: "get", resource: "imagestreams/layers")
+        XCTAssertEqual(combined, true)
+        let create = try await accessReview(f, token: dave, namespace: "stage", verb: "create", resource: "imagestreams")
+        XCTAssertEqual(create, false)
+        let alicePull = try await accessReview(f, token: alice, namespace: "prod", verb: "get", resource: "imagestreams",
+                                               subresource: "layers")
+        XCTAssertEqual(alicePull, true)
+        let alicePush = try await accessReview(f, token: alice, namespace: "prod", verb: "update", resource: "imagestreams",
+                                               subresource: "layers")
+        XCTAssertEqual(alicePush, false)
+        let anonymous = try await send("POST", f.cluster.apiURL + "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                                       body: Array("{}".utf8), caFile: ca)
+        XCTAssertEqual(anonymous.status, 403)
+
+        // A new stream needs `create imagestreams`: blobs go in, the manifest by tag is DENIED (403).
+        let image = TestImage.random(layerSizes: [2048], seed: 13)
+        do {
+            try await ImageSeeder.pushAsync(image, to: registry, repository: "stage/new", tag: "1", credentials: .bearer(dave))
+            XCTFail("a pusher without create imagestreams created a stream")
+        } catch {
+            XCTAssertTrue("\(error)".contains("403") || "\(error)".contains("DENIED"), "\(error)")
+        }
+        XCTAssertEqual(f.cluster.registryFront.count(method: "PUT", pathContains: "/v2/stage/new/manifests/1", status: 403), 1)
+        // An existing stream takes the push.
+        try await ImageSeeder.pushAsync(image, to: registry, repository: "stage/existing", tag: "1", credentials: .bearer(dave))
+
+        // Tag API: alice pushes dev/src:1, then tags it as dev/dst:1 without moving bytes.
+        try await ImageSeeder.pushAsync(image, to: registry, repository: "dev/src", tag: "1", credentials: .bearer(alice))
+        let istags = f.cluster.apiURL + "/apis/image.openshift.io/v1/namespaces/dev/imagestreamtags/"
+        let body = #"{"kind":"ImageStreamTag","apiVersion":"image.openshift.io/v1","metadata":{"name":"dst:1","namespace":"dev"},"tag":{"name":"1","from":{"kind":"ImageStreamImage","namespace":"dev","name":"src@\#(image.digest)"},"referencePolicy":{"type":"Local"}}}"#
+        let before = f.cluster.registryFront.log.count
+        let put = try await send("PUT", istags + "dst:1", headers: [("Authorization", "Bearer \(alice)"), ("Content-Type", "application/json")],
+                                 body: Array(body.utf8), caFile: ca)
+        XCTAssertEqual(put.status, 201, put.bodyText)
+        XCTAssertEqual(f.cluster.registryFront.log.count, before, "the tag API must not touch the registry")
+        let stream = try await send("GET", f.cluster.apiURL + "/apis/image.openshift.io/v1/namespaces/dev/imagestreams/dst",
+                                    headers: [("Authorization", "Bearer \(alice)")], caFile: ca)
+        XCTAssertTrue(stream.bodyText.contains(#""tag":"1","items":[{"#), stream.bodyText)
+        XCTAssertTrue(stream.bodyText.contains(#""image":"\#(image.digest)""#), stream.bodyText)
+        XCTAssertTrue(stream.bodyText.contains(#""referencePolicy":{"type":"Local"}"#), stream.bodyText)
+        let pulled = try await send("GET", registry + "/v2/dev/dst/manifests/1",
+                                    headers: [("Authorization", "Bearer \(alice)"), ("Accept", image.mediaType)], caFile: ca)
+        XCTAssertEqual(pulled.status, 200, pulled.bodyText)
+        XCTAssertEqual(pulled.headers["Docker-Content-Digest"], image.digest)
+        // Creating it again is a conflict; dave may not use the tag API at all; tagging from a project
+        // alice cannot pull from is refused by the stream's tag verifier.
+        let again = try await send("POST", String(istags.dropLast()), headers: [("Authorization", "Bearer \(alice)")],
+                                   body: Array(body.utf8), caFile: ca)
+        XCTAssertEqual(again.status, 409, again.bodyText)
+        let daveTag = try await send("PUT", istags + "dst:2", headers: [("Authorization", "Bearer \(dave)")], body: Array(body.utf8),
+                                     caFile: ca)
+        XCTAssertEqual(daveTag.status, 403)
+        let cross = body.replacing(#""namespace":"dev","name":"src@"#, with: #""namespace":"stage","name":"existing@"#)
+        let crossTag = try await send("PUT", istags + "dst:3", headers: [("Authorization", "Bearer \(alice)")],
+                                      body: Array(cross.utf8), caFile: ca)
+        XCTAssertEqual(crossTag.status, 422, crossTag.bodyText)
+        XCTAssertTrue(crossTag.bodyText.contains("Forbidden: stage/existing"), crossTag.bodyText)
     }
 
     // MARK: skopeo with an auth file

@@ -12,6 +12,7 @@ import static StepHarness.*
  * travel only in the environment, and that exit status, stdout and stderr come back intact.
  */
 class ImgpromoteShellTest {
+    static final String REPORT_JSON = groovy.json.JsonOutput.toJson(reportFor(REF))
     static final List<List<String>> SHELLS = [['bash'], ['dash'], ['busybox', 'sh']]
     // Each hostile command, if ever run, creates a file named PWNED* in the working directory.
     static final String HOSTILE = ' lead $(touch PWNED1) `touch PWNED2`; touch PWNED3 | touch PWNED4 & ' +
@@ -102,10 +103,12 @@ class ImgpromoteShellTest {
             'dev/app:1.4;$(touch${IFS}PWNED5)`touch${IFS}PWNED6`',
             'prod/app:1.4&&touch>PWNED7',
         ]
-        eachShell(args, [FAKE_STDOUT: REF + '\n'], [:]) { String shell, result, File rec, String log ->
+        eachShell(args, [FAKE_REPORT: REPORT_JSON], [:]) { String shell, result, File rec, String log ->
             assert result == REF: "${shell}: ${result}"
             List<String> argv = readNulList(new File(rec, 'argv'))
-            assert argv == expected: "${shell}: argv differs"
+            // The step adds its report file right after the subcommand.
+            assert argv[1].startsWith('--report-file=') && argv[1].endsWith('/report.json')
+            assert argv[0..0] + argv[2..-1] == expected: "${shell}: argv differs"
             SENTINELS.each { s -> assert !argv.any { it.contains(s) }: "${shell}: a secret is in argv" }
             Map<String, String> env = readEnv(new File(rec, 'env'))
             assert env.IMGPROMOTE_SRC_USERNAME == 'developer'
@@ -135,12 +138,14 @@ class ImgpromoteShellTest {
     }
 
     @Test
-    void stdoutWithoutTrailingNewlineAndStderrLinesAreKept() {
+    void reportAndStderrLinesAreKept() {
         Map args = [source: 'a.example.com/x/y:1', destination: 'b.example.com/x/y:1', returnResult: true]
-        eachShell(args, [FAKE_STDOUT: REF, FAKE_STDERR: 'warning: one\nwarning: two'], [:]) {
+        eachShell(args, [FAKE_REPORT: REPORT_JSON, FAKE_STDOUT: 'not-the-result', FAKE_STDERR: 'warning: one\nwarning: two'], [:]) {
             String shell, Map r, File rec, String log ->
             assert r.ok && r.reference == REF && r.digest == DIGEST: "${shell}: ${r}"
-            assert r.stderr == ['progress: copying blobs', 'warning: one', 'warning: two']
+            assert r.stderr == ['progress: copying blobs', 'warning: one', 'warning: two', 'not-the-result']
+            assert r.report.destination.digest == DIGEST
+            assert log.contains('not-the-result'): 'imgpromote stdout goes to the build log'
         }
     }
 
@@ -150,14 +155,14 @@ class ImgpromoteShellTest {
                      IMGPROMOTE_DEST_PASSWORD: 'stale-outer-password']
         Map args = [source: 'a.example.com/x/y:1', destination: 'b.example.com/x/y:1',
                     sourceCredentialsId: 'dev-login', destinationCredentialsId: 'prod-token']
-        eachShell(args, [FAKE_STDOUT: REF], outer) { String shell, result, File rec, String log ->
+        eachShell(args, [FAKE_REPORT: REPORT_JSON], outer) { String shell, result, File rec, String log ->
             Map<String, String> env = readEnv(new File(rec, 'env'))
             assert !env.containsKey('IMGPROMOTE_SRC_TOKEN')
             assert !env.containsKey('IMGPROMOTE_DEST_USERNAME') && !env.containsKey('IMGPROMOTE_DEST_PASSWORD')
             assert env.IMGPROMOTE_SRC_PASSWORD == SRC_PASSWORD && env.IMGPROMOTE_DEST_TOKEN == DEST_TOKEN
         }
         // Without a credentials id for a side, credentials bound outside the step pass through.
-        eachShell(args.findAll { !it.key.startsWith('source') || it.key == 'source' }, [FAKE_STDOUT: REF], outer) {
+        eachShell(args.findAll { !it.key.startsWith('source') || it.key == 'source' }, [FAKE_REPORT: REPORT_JSON], outer) {
             String shell, result, File rec, String log ->
             assert readEnv(new File(rec, 'env')).IMGPROMOTE_SRC_TOKEN == 'stale-outer-token'
         }

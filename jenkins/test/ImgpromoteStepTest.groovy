@@ -142,8 +142,8 @@ class ImgpromoteStepTest {
         String m = h.failure(BASE + [dryRun: 'false', jobs: 0, retries: 'many', sourceTlsVerify: 'no',
                                      source: 42, extraArgs: '--x'])
         assert m.contains("dryRun must be true or false, got String 'false'")
-        assert m.contains("jobs must be a whole number >= 1, got '0'")
-        assert m.contains("retries must be a whole number >= 0, got 'many'")
+        assert m.contains("jobs must be a whole number from 1 to 64 (the CLI's limits), got '0'")
+        assert m.contains("retries must be a whole number from 0 to 20 (the CLI's limits), got 'many'")
         assert m.contains("sourceTlsVerify must be true or false")
         assert m.contains('source must be a string, got Integer')
         assert m.contains('extraArgs must be a list of strings')
@@ -170,7 +170,7 @@ class ImgpromoteStepTest {
     @Test
     void aReferenceWithoutHostNeedsAClusterOrRegistry() {
         String m = h.failure([source: 'dev/app:1.4', destination: 'prod/app:1.4', destinationContext: 'prod'])
-        assert m.contains("source 'dev/app:1.4' names no registry host: set sourceCluster, sourceContext or sourceRegistry")
+        assert m.contains("source 'dev/app:1.4' names no registry host: set sourceCluster, sourceClusterConfig, sourceContext or sourceRegistry")
         assert !m.contains("destination 'prod/app:1.4' names no registry host")
         assert h.run([source: 'quay.example.com/dev/app:1.4', destination: 'localhost:5000/prod/app:1.4']) == REF
     }
@@ -251,10 +251,13 @@ class ImgpromoteStepTest {
     void successWithoutDigestIsAFailureUnlessDryRun() {
         h.shHandler = { Map a, Map e -> protocol(0, ['prod/app:1.4'], []) }
         String m = h.failure(BASE)
-        assert m.contains('[failure, exit 1]: imgpromote succeeded but did not print a digest-pinned reference')
-        assert h.run(BASE + [dryRun: true]) == 'prod/app:1.4'
+        assert m.contains('[failure, exit 1]: imgpromote succeeded but its report holds no destination digest')
+        Map r = h.run(BASE + [dryRun: true, returnResult: true])
+        assert r.ok && r.reference == null && r.report.destination.reference == 'prod/app:1.4'
+        // Exit 0 without a report (an imgpromote older than the step) is not taken for a success.
         h.shHandler = { Map a, Map e -> protocol(0, [], []) }
-        assert h.run(BASE + [dryRun: true]) == null
+        m = h.failure(BASE + [dryRun: true])
+        assert m.contains('[failure, exit 1]: imgpromote exited 0 but wrote no report')
     }
 
     @Test

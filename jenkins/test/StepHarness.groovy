@@ -68,6 +68,8 @@ class StepHarness {
             throw new hudson.AbortException(message)
         })
         b.setVariable('echo', { String message -> echoes << message })
+        // Jenkins' env: the variables as they are at this point (withEnv / withCredentials included).
+        b.setVariable('env', env)
 
         CompilerConfiguration cc = new CompilerConfiguration()
         cc.addCompilationCustomizers(new ImportCustomizer().addImports('com.cloudbees.groovy.cps.NonCPS'))
@@ -135,15 +137,39 @@ class StepHarness {
     }
 
     private static String human(String type) {
-        return [usernamePassword: 'Username with password', secretText: 'Secret text', file: 'Secret file'][type]
+        return [usernamePassword: 'Username with password', secretText: 'Secret text', file: 'Secret file',
+                openshiftToken: 'OpenShift Token for OpenShift Client Plugin'][type]
     }
 
-    /** The line protocol the step script prints. */
-    static String protocol(int status, List<String> stdout, List<String> stderr) {
+    /** What the step script prints: status, the CLI's report file (if any) and its stderr tail. */
+    static String reportProtocol(int status, Map report, List<String> stderr) {
         List lines = ["@@imgpromote-status ${status}"]
-        stdout.each { lines << "@@imgpromote-stdout ${it}" }
-        stderr.each { lines << "@@imgpromote-stderr ${it}" }
+        if (report != null) {
+            lines << ('@@imgpromote-report ' + groovy.json.JsonOutput.toJson(report).bytes.encodeBase64().toString())
+        }
+        lines << ('@@imgpromote-stderr ' + (stderr ? (stderr.join('\n') + '\n') : '').getBytes('UTF-8').encodeBase64().toString())
         return lines.join('\n') + '\n'
+    }
+
+    /** The same, with the report the CLI writes for a promotion whose pinned destination is `pinned`. */
+    static String protocol(int status, List<String> pinned, List<String> stderr) {
+        return reportProtocol(status, pinned ? reportFor(pinned[-1]) : null, stderr)
+    }
+
+    /** A --report-file object (the --json shape) for HOST/REPO@DIGEST, or HOST/REPO:TAG without digest. */
+    static Map reportFor(String pinned) {
+        int at = pinned.indexOf('@')
+        String name = at >= 0 ? pinned.substring(0, at) : pinned
+        Map destination = at >= 0 ? [reference: name + ':1.4', digest: pinned.substring(at + 1)] : [reference: name]
+        return [source: [reference: 'registry.dev.example.com/dev/app:1.4', digest: DIGEST], destination: destination,
+                mediaType: 'application/vnd.oci.image.manifest.v1+json', platforms: ['linux/amd64'],
+                blobs: [copied: 3, mounted: 0, skipped: 0], bytes: [copied: 1234, total: 1234], manifests: 1,
+                alreadyPresent: false, dryRun: false, seconds: 0.5]
+    }
+
+    /** The report file the CLI writes when a promotion fails after its options were accepted. */
+    static Map failureReport(int code, String message) {
+        return [error: [exitCode: code, message: message]]
     }
 
     /** The argv the step hands to the shell (from the IMGPROMOTE_STEP_ARG_* variables of an sh call). */
@@ -202,6 +228,12 @@ env -0 >"$FAKE_RECORD/env"
 printf 'progress: copying blobs\\n' >&2
 [ -n "${FAKE_STDERR-}" ] && printf '%s\\n' "$FAKE_STDERR" >&2
 [ -n "${FAKE_STDOUT-}" ] && printf '%s' "$FAKE_STDOUT"
+# A CLI that leaks what it was given (FAKE_LEAK=1): the step must scrub it.
+[ -n "${FAKE_LEAK-}" ] && printf 'imgpromote: leaked %s %s\\n' "${IMGPROMOTE_SRC_PASSWORD-}" "${IMGPROMOTE_DEST_TOKEN-}" >&2
+# Like the CLI: the report (FAKE_REPORT) goes to the file named by --report-file=PATH.
+for a in "$@"; do
+  case "$a" in --report-file=*) [ -n "${FAKE_REPORT-}" ] && printf '%s\\n' "$FAKE_REPORT" >"${a#--report-file=}" ;; esac
+done
 exit "${FAKE_RC:-0}"
 '''
         f.setExecutable(true)

@@ -19,6 +19,7 @@ import groovy.transform.Field
 
 @Field static final List STRING_KEYS = [
     'source', 'destination', 'kubeconfig', 'platform', 'binary', 'container', 'label',
+    'sourceClusterConfig', 'destinationClusterConfig',
     'sourceCluster', 'sourceContext', 'sourceRegistry', 'sourceCaFile', 'sourceCredentialsId', 'sourceCredentialsKind',
     'destinationCluster', 'destinationContext', 'destinationRegistry', 'destinationCaFile',
     'destinationCredentialsId', 'destinationCredentialsKind',
@@ -27,19 +28,24 @@ import groovy.transform.Field
     'dryRun', 'verbose', 'quiet', 'returnResult', 'sourceTlsVerify', 'destinationTlsVerify',
 ]
 @Field static final List INTEGER_KEYS = ['jobs', 'retries']
+// The CLI's own limits (imgpromote copy --jobs, --retries): checked here so a bad value fails first.
+@Field static final Map INTEGER_RANGES = [jobs: [1, 64], retries: [0, 20]]
 @Field static final List LIST_KEYS = ['extraArgs']
 
 // The one shell script this step runs. POSIX sh (dash, bash, busybox), needs only coreutils.
 // Reads: IMGPROMOTE_STEP_ARGC, IMGPROMOTE_STEP_ARG_0.., IMGPROMOTE_STEP_BIN,
 // IMGPROMOTE_STEP_{SRC,DEST}_AUTH; the CLI itself reads the credential variables.
-// Prints a line protocol on stdout ("@@imgpromote-status N", "-stdout LINE", "-stderr LINE")
-// while imgpromote's stderr streams to the build log. Always exits 0; the status is in the protocol.
+// imgpromote's stdout and stderr stream to the build log. The script's own stdout (what the step
+// reads) is three lines the CLI's output cannot reach or break: "@@imgpromote-status N" from the
+// exit status, "@@imgpromote-report B64" with the --report-file the CLI wrote, and
+// "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only), both base64.
+// Always exits 0; the status is in those lines.
 @Field static final String SCRIPT = '''#!/bin/sh
 say() { printf '@@imgpromote-%s\\n' "$*"; }
 fail() {
   printf 'imgpromote step: %s\\n' "$2" >&2
   say "status $1"
-  say "stderr imgpromote step: $2"
+  say "stderr $(printf 'imgpromote step: %s\\n' "$2" | base64 | tr -d '\\n')"
   exit 0
 }
 case "${IMGPROMOTE_STEP_ARGC-}" in
@@ -51,6 +57,7 @@ while [ "$i" -lt "$IMGPROMOTE_STEP_ARGC" ]; do
   eval 'set -- "$@" "$IMGPROMOTE_STEP_ARG_'"$i"'"'
   i=$((i + 1))
 done
+[ "$#" -gt 0 ] || fail 1 'internal error: no imgpromote command'
 case "${IMGPROMOTE_STEP_SRC_AUTH-}" in
   password) unset IMGPROMOTE_SRC_TOKEN ;;
   token) unset IMGPROMOTE_SRC_USERNAME IMGPROMOTE_SRC_PASSWORD ;;
@@ -66,12 +73,14 @@ d=$(mktemp -d "${TMPDIR:-/tmp}/imgpromote-step.XXXXXX") || fail 1 'cannot create
 trap 'rm -rf "$d"' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
-{ "$bin" "$@" </dev/null 2>&1 >"$d/out"; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
+sub=$1
+shift
+{ "$bin" "$sub" "--report-file=$d/report.json" "$@" </dev/null 2>&1; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
 rc=$(cat "$d/rc" 2>/dev/null)
 case "$rc" in ''|*[!0-9]*) rc=1 ;; esac
 say "status $rc"
-while IFS= read -r line || [ -n "$line" ]; do say "stdout $line"; done <"$d/out"
-tail -n 20 "$d/err" | while IFS= read -r line || [ -n "$line" ]; do say "stderr $line"; done
+if [ -f "$d/report.json" ]; then say "report $(base64 <"$d/report.json" | tr -d '\\n')"; fi
+say "stderr $(tail -n 20 "$d/err" | base64 | tr -d '\\n')"
 exit 0
 '''
 
@@ -88,6 +97,8 @@ def call(Map args = [:]) {
 
     List bindings = []
     List envVars = []
+    // Variables holding bound secrets: scrubbed from everything carried out of withCredentials.
+    List secretVars = []
     Map sides = [
         source: [flag: 'src', id: args.sourceCredentialsId, kind: args.sourceCredentialsKind ?: 'auto'],
         destination: [flag: 'dest', id: args.destinationCredentialsId, kind: args.destinationCredentialsKind ?: 'auto'],
@@ -103,18 +114,34 @@ def call(Map args = [:]) {
         if (kind == 'usernamePassword') {
             bindings << usernamePassword(credentialsId: s.id, usernameVariable: prefix + 'USERNAME',
                                          passwordVariable: prefix + 'PASSWORD')
+            secretVars << (prefix + 'PASSWORD')
             envVars << (stepVar + '=password')
         } else if (kind == 'secretText') {
             bindings << string(credentialsId: s.id, variable: prefix + 'TOKEN')
+            secretVars << (prefix + 'TOKEN')
             envVars << (stepVar + '=token')
         } else { // usernameToken: a Username with password credential whose password is a token
             bindings << usernamePassword(credentialsId: s.id, usernameVariable: 'IMGPROMOTE_STEP_' + s.flag.toUpperCase() + '_UNUSED_USERNAME',
                                          passwordVariable: prefix + 'TOKEN')
+            secretVars << (prefix + 'TOKEN')
             envVars << (stepVar + '=token')
         }
     }
 
-    List argv = buildArgv(args)
+    // A cluster configuration of the OpenShift Client plugin names the API server (and whether TLS is
+    // verified); its OpenShift Token credential cannot be bound by withCredentials (see README).
+    Map resolved = new LinkedHashMap(args)
+    for (String side in ['source', 'destination']) {
+        String name = args[side + 'ClusterConfig']
+        if (name) {
+            Map cc = clusterConfiguration(side, name)
+            resolved[side + 'Cluster'] = cc.url
+            if (cc.skipTlsVerify) {
+                resolved[side + 'TlsVerify'] = false
+            }
+        }
+    }
+    List argv = buildArgv(resolved)
     envVars << ('IMGPROMOTE_STEP_ARGC=' + argv.size())
     for (int i = 0; i < argv.size(); i++) {
         envVars << ('IMGPROMOTE_STEP_ARG_' + i + '=' + argv[i])
@@ -126,17 +153,27 @@ def call(Map args = [:]) {
         label = label.substring(0, 97) + '...'
     }
 
-    String protocol = null
+    Map result = null
     Closure run = {
+        String lines = null
         withEnv(envVars) {
             if (args.container) {
                 container(args.container as String) {
-                    protocol = sh(script: SCRIPT, returnStdout: true, label: label)
+                    lines = sh(script: SCRIPT, returnStdout: true, label: label)
                 }
             } else {
-                protocol = sh(script: SCRIPT, returnStdout: true, label: label)
+                lines = sh(script: SCRIPT, returnStdout: true, label: label)
             }
         }
+        // Still inside withCredentials: the secrets are known here and nowhere after.
+        List secrets = []
+        for (String name in secretVars) {
+            String value = env[name]
+            if (value) {
+                secrets << value
+            }
+        }
+        result = scrubSecrets(parseResult(lines, args.dryRun == true), secrets)
     }
     if (bindings) {
         withCredentials(bindings) { run() }
@@ -144,7 +181,6 @@ def call(Map args = [:]) {
         run()
     }
 
-    Map result = parseResult(protocol, args.dryRun == true)
     if (args.returnResult == true) {
         return result
     }
@@ -153,6 +189,29 @@ def call(Map args = [:]) {
               result.exitClass + ', exit ' + result.exitCode + ']: ' + result.message)
     }
     return result.reference
+}
+
+/** The API server URL and TLS setting of an OpenShift Client plugin cluster configuration. */
+Map clusterConfiguration(String side, String name) {
+    def dsl
+    try {
+        dsl = openshift
+    } catch (MissingPropertyException e) {
+        error("imgpromote: ${side}ClusterConfig needs the OpenShift Client plugin (its 'openshift' global variable), " +
+              "which this Jenkins does not have: give ${side}Cluster instead")
+    }
+    String url = null
+    boolean insecure = false
+    dsl.withCluster(name) {
+        url = dsl.cluster()
+        insecure = dsl.skipTLSVerify()
+    }
+    // withCluster takes a name it does not know for a URL: then cluster() gives the name back.
+    if (!url || url == name || !(url ==~ /(?i)https?:\/\/\S+/)) {
+        error("imgpromote: ${side}ClusterConfig '${name}' is not a cluster configuration of the OpenShift Client plugin " +
+              "(Manage Jenkins > System > OpenShift Client Plugin > Cluster Configurations)")
+    }
+    return [url: url, skipTlsVerify: insecure]
 }
 
 /** Tries the credential as Username with password, then as Secret text; returns the kind. */
@@ -173,8 +232,10 @@ String detectCredentialsKind(String side, String id) {
     } catch (InterruptedException e) {
         throw e
     } catch (Exception e) {
+        String hint = (first + ' ' + e.message).contains('OpenShift Token') ?
+                '; an OpenShift Token credential cannot be bound by withCredentials: store the same token as a Secret text credential' : ''
         error("imgpromote: ${side}CredentialsId '${id}' is neither a usable Username with password " +
-              "credential (${first}) nor a Secret text credential (${e.message})")
+              "credential (${first}) nor a Secret text credential (${e.message})${hint}")
     }
     return null
 }
@@ -208,16 +269,18 @@ List validate(Map args) {
     }
     for (String key in INTEGER_KEYS) {
         Object v = args[key]
-        int min = key == 'jobs' ? 1 : 0
+        List range = INTEGER_RANGES[key]
         if (v != null && !(v.toString() ==~ /\d{1,4}/ && (v instanceof Integer || v instanceof Long || v instanceof CharSequence)
-                           && v.toString().toInteger() >= min)) {
-            problems << ("${key} must be a whole number >= ${min}, got '${v}'").toString()
+                           && v.toString().toInteger() >= range[0] && v.toString().toInteger() <= range[1])) {
+            problems << ("${key} must be a whole number from ${range[0]} to ${range[1]} (the CLI's limits), got '${v}'").toString()
         }
     }
     Object extra = args.extraArgs
     if (extra != null) {
         if (!(extra instanceof List) || extra.any { !(it instanceof CharSequence) || hasControlChars(it.toString()) }) {
             problems << 'extraArgs must be a list of strings without control characters'
+        } else if (extra.any { it.toString().startsWith('--report-file') }) {
+            problems << 'extraArgs must not contain --report-file: the step reads the outcome from its own report file (use returnResult: true for the details)'
         }
     }
     if (!problems.isEmpty()) {
@@ -234,8 +297,12 @@ List validate(Map args) {
             problems << ("${side} '${ref}' is not an image reference").toString()
             continue
         }
-        if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']) {
-            problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}Context or ${side}Registry").toString()
+        if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']
+                && !args[side + 'ClusterConfig']) {
+            problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}ClusterConfig, ${side}Context or ${side}Registry").toString()
+        }
+        if (args[side + 'ClusterConfig'] && (args[side + 'Cluster'] || args[side + 'Context'])) {
+            problems << ("${side}ClusterConfig names the cluster already: drop ${side}Cluster and ${side}Context").toString()
         }
         String url = args[side + 'Cluster']
         if (url && !(url ==~ /(?i)https?:\/\/[^\s\/]+(\/\S*)?/)) {
@@ -247,6 +314,11 @@ List validate(Map args) {
         }
         if (kind && !args[side + 'CredentialsId']) {
             problems << ("${side}CredentialsKind is set but ${side}CredentialsId is not").toString()
+        }
+        if (kind == 'usernameToken' && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'ClusterConfig']) {
+            problems << ("${side}CredentialsKind 'usernameToken' is for a cluster's API token, and ${side} names no cluster " +
+                         "(${side}Cluster, ${side}ClusterConfig or ${side}Context): for a registry use usernamePassword (robot accounts, API keys " +
+                         "and registry tokens that go with a user name) or secretText (a bearer token the registry accepts as is)").toString()
         }
     }
     if (args.platform && !(args.platform ==~ /[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?/)) {
@@ -286,28 +358,41 @@ List buildArgv(Map args) {
     return argv
 }
 
-/** Reads the script's line protocol into [ok, exitCode, exitClass, reference, digest, message, stderr]. */
+/**
+ * Reads the script's three lines into [ok, exitCode, exitClass, reference, digest, message, stderr, report].
+ * The outcome comes from the exit status and the report file only; stderr gives messages when the
+ * CLI wrote no report (usage errors, a missing binary).
+ */
 @NonCPS
-Map parseResult(String protocol, boolean dryRun) {
+Map parseResult(String lines, boolean dryRun) {
     Integer code = null
-    List out = []
-    List err = []
-    for (String line in (protocol ?: '').readLines()) {
-        if (line.startsWith('@@imgpromote-status ')) {
-            String n = line.substring('@@imgpromote-status '.length()).trim()
-            code = n ==~ /\d+/ ? n.toInteger() : 1
-        } else if (line.startsWith('@@imgpromote-stdout ')) {
-            out << line.substring('@@imgpromote-stdout '.length())
-        } else if (line.startsWith('@@imgpromote-stderr ')) {
-            err << line.substring('@@imgpromote-stderr '.length())
+    String reportText = null
+    String stderrText = ''
+    // The script prints exactly these prefixes followed by digits or base64: nothing else is read.
+    for (String line in (lines ?: '').split('\n')) {
+        if (line ==~ /@@imgpromote-status \d{1,3}/) {
+            code = line.substring('@@imgpromote-status '.length()).toInteger()
+        } else if (line ==~ /@@imgpromote-report [A-Za-z0-9+\/=]*/) {
+            reportText = decodeBase64(line.substring('@@imgpromote-report '.length()))
+        } else if (line ==~ /@@imgpromote-stderr [A-Za-z0-9+\/=]*/) {
+            stderrText = decodeBase64(line.substring('@@imgpromote-stderr '.length()))
         }
     }
-    List nonEmptyErr = err.findAll { it.trim() }
-    String lastErr = nonEmptyErr ? nonEmptyErr[-1].trim() : null
-    List nonEmptyOut = out.findAll { it.trim() }
-    String reference = nonEmptyOut ? nonEmptyOut[-1].trim() : null
-    Map result = [ok: false, exitCode: code, exitClass: null, reference: reference, digest: null,
-                  message: null, stderr: err]
+    List err = stderrText.split('\n').collect { it.endsWith('\r') ? it.substring(0, it.length() - 1) : it }
+    if (err && err[-1] == '') {
+        err = err.subList(0, err.size() - 1)
+    }
+    Map report = null
+    if (reportText != null) {
+        try {
+            Object parsed = new groovy.json.JsonSlurperClassic().parseText(reportText)
+            report = parsed instanceof Map ? (Map) parsed : null
+        } catch (Exception e) {
+            report = null
+        }
+    }
+    Map result = [ok: false, exitCode: code, exitClass: null, reference: null, digest: null,
+                  message: null, stderr: err, report: report]
     if (code == null) {
         result.exitCode = 1
         result.exitClass = EXIT_CLASSES[1]
@@ -316,21 +401,94 @@ Map parseResult(String protocol, boolean dryRun) {
     }
     result.exitClass = EXIT_CLASSES[code] ?: 'failure'
     if (code != 0) {
-        result.message = lastErr ?: "imgpromote exited with status ${code} and printed no message".toString()
+        Object reported = report?.error instanceof Map ? report.error.message : null
+        result.message = reported instanceof CharSequence && reported.toString().trim() ? reported.toString().trim()
+                : (messageFromStderr(err) ?: "imgpromote exited with status ${code} and printed no message".toString())
+        if (code == 2 && reported == null && result.message.contains("'--report-file")) {
+            result.message += ' (the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
+        }
         return result
     }
-    def m = reference ? (reference =~ /@(sha256:[0-9a-f]{64})$/) : null
-    if (m != null && m.find()) {
-        result.digest = m.group(1)
+    Map destination = report?.destination instanceof Map ? (Map) report.destination : null
+    String digest = destination?.digest instanceof CharSequence ? destination.digest.toString() : null
+    String reference = destination?.reference instanceof CharSequence ? destination.reference.toString() : null
+    if (report == null || report.error != null) {
+        result.exitCode = 1
+        result.exitClass = EXIT_CLASSES[1]
+        result.message = 'imgpromote exited 0 but wrote no report (is the imgpromote on this agent older than the step? It needs --report-file)'
+        return result
+    }
+    if (digest ==~ /sha256:[0-9a-f]{64}/ && reference) {
+        result.digest = digest
+        result.reference = pinned(reference, digest)
     } else if (!dryRun) {
         result.exitCode = 1
         result.exitClass = EXIT_CLASSES[1]
-        result.message = "imgpromote succeeded but did not print a digest-pinned reference (stdout: '${reference ?: ''}')".toString()
+        result.message = "imgpromote succeeded but its report holds no destination digest (destination: ${destination})".toString()
         return result
     }
     result.ok = true
     result.message = ''
     return result
+}
+
+/** The line of imgpromote's stderr that says what went wrong (not the usage lines after it). */
+@NonCPS
+static String messageFromStderr(List lines) {
+    List nonEmpty = lines.collect { it.toString().trim() }.findAll { it }
+    String flagged = nonEmpty.reverse().find { it.startsWith('Error: ') || it.startsWith('imgpromote: ') || it.startsWith('imgpromote step: ') }
+    if (flagged) {
+        return flagged
+    }
+    List plain = nonEmpty.findAll { !it.startsWith('Usage: ') && !(it ==~ /See '.*' for more information\./) }
+    return plain ? plain[-1] : (nonEmpty ? nonEmpty[-1] : null)
+}
+
+/** HOST/REPO:TAG (or HOST/REPO@DIGEST) + digest -> HOST/REPO@digest. */
+@NonCPS
+static String pinned(String reference, String digest) {
+    String r = reference.startsWith('docker://') ? reference.substring('docker://'.length()) : reference
+    int at = r.indexOf('@')
+    if (at >= 0) {
+        r = r.substring(0, at)
+    }
+    int slash = r.lastIndexOf('/')
+    int colon = r.indexOf(':', slash + 1)
+    return (colon > slash ? r.substring(0, colon) : r) + '@' + digest
+}
+
+@NonCPS
+static String decodeBase64(String text) {
+    return new String(text.decodeBase64(), 'UTF-8')
+}
+
+/** Replaces every bound secret (longest first) in every string of the result (message, stderr lines, report). */
+@NonCPS
+static Map scrubSecrets(Map result, List secrets) {
+    List ordered = secrets.collect { it.toString() }.sort { a, b -> b.length() <=> a.length() }
+    return (Map) scrub(result, ordered)
+}
+
+@NonCPS
+static Object scrub(Object value, List secrets) {
+    if (value instanceof CharSequence) {
+        String s = value.toString()
+        for (Object secret in secrets) {
+            if (secret) {
+                s = s.replace(secret.toString(), '****')
+            }
+        }
+        return s
+    }
+    if (value instanceof Map) {
+        Map out = [:]
+        value.each { k, v -> out[k] = scrub(v, secrets) }
+        return out
+    }
+    if (value instanceof List) {
+        return value.collect { scrub(it, secrets) }
+    }
+    return value
 }
 
 /** Docker's rule: the first path component is a registry host if it has '.' or ':' or is localhost. */
