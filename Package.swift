@@ -46,7 +46,7 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry"], swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport", "ProcessSpawn",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 

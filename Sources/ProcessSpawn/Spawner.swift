@@ -183,6 +183,7 @@ public enum Spawner {
             rc = posix_spawn(&pid, request.executable, &actions, &attr, argv, envp)
         }
         guard rc == 0 else { return .failure(SpawnError(operation: "posix_spawn \(request.executable)", errno: rc)) }
+        live.add(pid, group: ownGroup)
         fds.close(outPipe.write)
         fds.close(errPipe.write)
         fds.close(inPipe.read)
@@ -271,16 +272,23 @@ public enum Spawner {
         return .success(outcome)
     }
 
-    /// The raw wait status, or nil while the child runs (`block: false`).
+    /// The raw wait status, or nil while the child runs (`block: false`). The child leaves the live
+    /// set before its pid can be reused.
     static func reap(_ pid: pid_t, block: Bool) -> Int32? {
+        guard block else { return live.reapIfExited(pid) }
+        live.remove(pid)   // before the wait: once reaped, the pid may belong to someone else
         var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, block ? 0 : WNOHANG)
-            if r == pid { return status }
-            if r == 0 { return nil }
+        while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return 0 }
         }
+        return status
     }
+
+    static let live = LiveChildren()
+
+    /// Sends `signal` to every child running now (its process group when it has one): the process
+    /// is about to exit on SIGINT/SIGTERM, and a helper or plugin must not outlive it.
+    public static func signalAll(_ signal: Int32) { live.signalAll(signal) }
 
     /// A SIGPIPE raised by our write to a closed pipe is pending on this (blocking) thread: consume it
     /// before the mask is restored, or it would be delivered and kill the process.
@@ -344,6 +352,54 @@ enum SpawnerC {
         #else
         Glibc.close(fd)
         #endif
+    }
+}
+
+/// Children between spawn and reap, for `Spawner.signalAll`. A pid is signalled only under the lock
+/// and reaped (non-blocking) under it too, so a reaped and reused pid is never signalled.
+final class LiveChildren: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
+    private var children: [pid_t: Bool] = [:]   // pid -> leads its own process group
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func add(_ pid: pid_t, group: Bool) {
+        pthread_mutex_lock(mutex)
+        children[pid] = group
+        pthread_mutex_unlock(mutex)
+    }
+
+    func remove(_ pid: pid_t) {
+        pthread_mutex_lock(mutex)
+        children[pid] = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// waitpid(WNOHANG) under the lock: a child reaped here leaves the set before anyone can signal
+    /// its (now reusable) pid.
+    func reapIfExited(_ pid: pid_t) -> Int32? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == 0 { return nil }
+            if r == pid || errno != EINTR {
+                children[pid] = nil
+                return r == pid ? status : 0
+            }
+        }
+    }
+
+    func signalAll(_ signal: Int32) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        for (pid, group) in children { _ = group ? kill(-pid, signal) : kill(pid, signal) }
     }
 }
 

@@ -3,6 +3,7 @@ import Dispatch
 import HTTPTransport
 import OCIRegistry
 import OpenShiftCredentials
+import ProcessSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,7 @@ func exitStatus(for error: any Error) -> (Int32, String) {
 /// (unless kept: `--keep-tokens`, or a token the user asked for).
 func finish(_ code: Int32) async -> Never {
     await CreatedTokens.shared.revokeAll()
+    Spawner.signalAll(SIGKILL)   // no credential helper or exec plugin outlives us (normally none runs)
     exit(code)
 }
 
@@ -82,8 +84,10 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
             guard Interruption.shared.record(sig) else { return }
             printErr("imgpromote: interrupted; cancelling transfers" + (CreatedTokens.shared.count > 0 ? " and revoking tokens" : ""))
             HTTPClient.shared.cancelAll()
+            Spawner.signalAll(SIGTERM)
             Task {
                 await CreatedTokens.shared.revokeAll()
+                Spawner.signalAll(SIGKILL)
                 exit(128 + sig)
             }
         }

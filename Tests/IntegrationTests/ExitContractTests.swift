@@ -124,6 +124,39 @@ final class ExitContractTests: XCTestCase {
         }
     }
 
+    /// SIGTERM while an exec plugin runs: imgpromote exits 143 and the plugin does not outlive it.
+    func testExecPluginDoesNotOutliveAnInterruptedRun() async throws {
+        let pidFile = dir.file("plugin.pid")
+        let plugin = dir.file("hanging-plugin")
+        try FileSystem.write("#!/bin/sh\necho $$ > \(pidFile)\nexec sleep 60\n", to: plugin, mode: 0o755)
+        let kubeconfig = dir.file("kc-exec")
+        try FileSystem.write("""
+        clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+        users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: "\(plugin)", interactiveMode: Never}}}]
+        contexts: [{name: x, context: {cluster: c, user: u}}]
+        """, to: kubeconfig, mode: 0o600)
+        let err = dir.file("exec.err")
+        let child = try Subprocess.launch(try XCTUnwrap(BuiltProducts.imgpromote), ["whoami", "--kubeconfig", kubeconfig, "--context", "x"],
+                                          environment: environment([:]), stdoutPath: dir.file("exec.out"), stderrPath: err)
+        var pid: Int32 = 0
+        for _ in 0..<300 where pid == 0 {
+            pid = Int32(((try? FileSystem.readText(pidFile)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if pid == 0 { try await Task.sleep(nanoseconds: 50_000_000) }
+        }
+        XCTAssertGreaterThan(pid, 0, (try? FileSystem.readText(err)) ?? "")
+        defer { if pid > 0 { kill(pid, SIGKILL) } }
+        child.signal(SIGTERM)
+        XCTAssertEqual(child.wait(timeoutSeconds: 15), Termination.exited(128 + SIGTERM), (try? FileSystem.readText(err)) ?? "")
+        var gone = false
+        for _ in 0..<40 where !gone {
+            // Gone, or a zombie waiting for init: either way no longer running.
+            let state = ((try? FileSystem.readText("/proc/\(pid)/stat")) ?? "").split(separator: " ").dropFirst(2).first
+            gone = state == nil || state == "Z"
+            if !gone { try await Task.sleep(nanoseconds: 50_000_000) }
+        }
+        XCTAssertTrue(gone, "the exec plugin (pid \(pid)) outlived imgpromote")
+    }
+
     // MARK: kubeconfig files
 
     func kubeconfig(_ dev: ClusterEmulator, token: String = "sha256~not-a-real-token-0123456789") throws -> String {
