@@ -38,7 +38,7 @@ struct SideResolver<Side: SideName> {
 
     func clusterOptions() throws -> ClusterSideOptions {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
-                           kubeconfigPaths: global.kubeconfigPaths(environment),
+                           kubeconfigPaths: global.kubeconfigPaths(environment), kubeconfigExplicit: global.kubeconfig != nil,
                            username: username, password: try password(), token: try token(),
                            tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
@@ -143,7 +143,7 @@ struct SideResolver<Side: SideName> {
 struct AuthFileCredentials: CredentialProvider {
     let file: AuthFile
     func credential(host: String, repository: String?) async throws -> RegistryCredential? {
-        try file.credential(host: host, repository: repository)
+        try await file.credential(host: host, repository: repository)
     }
 }
 
