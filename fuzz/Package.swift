@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials", dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
+        .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "Release", dependencies: ["Promotion", "OCIRegistry", "YAML"], swiftSettings: strict),
         .target(name: "FuzzSupport", path: "Harnesses/FuzzSupport"),
 
         harness("fuzz-reference", ["OCIRegistry"]),
@@ -40,6 +42,7 @@ let package = Package(
         harness("fuzz-registry-error", ["OCIRegistry"]),
         harness("fuzz-authfile", ["OCIRegistry"]),
         harness("fuzz-kubeconfig", ["OpenShiftCredentials"]),
+        harness("fuzz-release", ["Release"]),
     ],
     swiftLanguageModes: [.v6]
 )

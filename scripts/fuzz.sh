@@ -14,7 +14,7 @@ cd "$root"
 
 seconds=${1:-30}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 2; }
-all_targets=(reference platform auth-challenge manifest registry-error authfile kubeconfig)
+all_targets=(reference platform auth-challenge manifest registry-error authfile kubeconfig release)
 read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
 scratch="$root/.build-fuzz"
 artifacts=${FUZZ_ARTIFACTS:-$scratch/artifacts}

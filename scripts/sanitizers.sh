@@ -21,7 +21,8 @@ sanitizers=("$@"); [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 # SANITIZER_GROUPS, e.g. SANITIZER_GROUPS="HTTPTransportTests|^HTTPTransportTests\."
 default_groups="OCIRegistryTests|^OCIRegistryTests\. OpenShiftCredentialsTests|^OpenShiftCredentialsTests\.
     PromotionTests|^IntegrationTests\.PromotionTests/ EmulatorTests|^IntegrationTests\.EmulatorTests/
-    SupplyChainTests|^SupplyChainTests\. AttachmentTests|^IntegrationTests\.AttachmentTests/"
+    SupplyChainTests|^SupplyChainTests\. AttachmentTests|^IntegrationTests\.AttachmentTests/
+    ReleaseEngineTests|^PromotionTests\. ReleaseTests|^IntegrationTests\.ReleaseTests/ YAMLTests|^YAMLTests\."
 read -r -a groups <<< "$(tr '\n' ' ' <<< "${SANITIZER_GROUPS:-$default_groups}")"
 
 logroot="$root/.build-sanitizers"

@@ -5,13 +5,23 @@ import OCIRegistry
 enum MappingFile {
     static func looksLikeMapping(_ text: String) -> Bool {
         var sawMapping = false
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+        for raw in lines(of: text) {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard isMappingLine(line) else { return false }
             sawMapping = true
         }
         return sawMapping
+    }
+
+    /// Lines as `oc` reads them (Go's bufio.ScanLines): split at "\n" only, a trailing "\r" dropped.
+    /// Not `isNewline`: it also splits at vertical tabs, form feeds and U+2028, which would put every
+    /// later line number off from what an editor shows.
+    static func lines(of text: String) -> [Substring] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars in
+            let line = Substring(scalars)
+            return line.unicodeScalars.last == "\r" ? Substring(line.unicodeScalars.dropLast()) : line
+        }
     }
 
     private static func isMappingLine(_ line: Substring) -> Bool {
@@ -22,7 +32,7 @@ enum MappingFile {
 
     static func parse(_ text: String) throws(ReleaseFileError) -> [ReleaseEntry] {
         var entries: [ReleaseEntry] = []
-        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+        for (i, raw) in lines(of: text).enumerated() {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: "=", omittingEmptySubsequences: false)

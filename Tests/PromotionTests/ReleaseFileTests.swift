@@ -115,6 +115,12 @@ final class ReleaseFileTests: XCTestCase {
         XCTAssertEqual(error("a=b c=d\n")?.message.contains("must be a mapping") ?? false, true)
         XCTAssertEqual(error("h.example/a:1=h.example/b@sha256:\(String(repeating: "e", count: 64))\n")?.line, 1)
         XCTAssertEqual(error("h.example/a:1=h.example/b\nh.example/B:1=h.example/b\n")?.line, 2)
+
+        // Lines as an editor (and oc) counts them: only "\n" ends a line; a vertical tab, form feed
+        // or U+2028 inside a line does not (found by fuzz-release: entries named lines past the end).
+        let odd = try ReleaseFile.parse("# a\u{0B}b\u{0C}c\u{2028}d\r\nh.example/a:1=h.example/b\r\n")
+        XCTAssertEqual(odd.entries.map(\.line), [2])
+        XCTAssertEqual(error("# x\u{0B}\u{0B}\nh.example/a:1=h.example/b\u{0B}c\n")?.line, 2)
     }
 
     func testTagSelection() throws {
