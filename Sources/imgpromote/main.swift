@@ -124,6 +124,9 @@ do {
         try command.run()
     }
 } catch {
+    // `--help`, `help copy` and a bare `imgpromote` parse into ArgumentParser's help command, whose
+    // run throws a clean exit: print the help and exit 0, as ArgumentParser would.
+    if IMGPromote.exitCode(for: error) == .success { IMGPromote.exit(withError: error) }
     await fail(error)
 }
 await finish(0)

@@ -54,6 +54,19 @@ final class ExitContractTests: XCTestCase {
 
     func active(_ c: ClusterEmulator) -> Int { c.tokens().filter { !$0.revoked && !$0.expired }.count }
 
+    // MARK: help
+
+    /// Help is a success: the usage on stdout, exit 0 (the run path once turned it into exit 1 and
+    /// printed ArgumentParser's internal error).
+    func testHelpExitsZeroWithTheUsage() async throws {
+        for args in [["--help"], ["copy", "--help"], ["help", "promote"], ["tag", "-h"], []] {
+            let r = try await imgpromote(args)
+            XCTAssertEqual(r.exitCode, 0, "\(args): \(r.stderrText)")
+            XCTAssertTrue(r.stdoutText.contains("USAGE:"), "\(args): \(r.stdoutText)")
+            XCTAssertFalse(r.stderrText.contains("CommandError"), "\(args): \(r.stderrText)")
+        }
+    }
+
     // MARK: tokens
 
     /// Discovery fails after the login (the registry is not exposed): the login's token is revoked anyway.
