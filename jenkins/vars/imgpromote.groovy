@@ -1,5 +1,6 @@
 // imgpromote: promote a container image between OpenShift clusters with the imgpromote CLI
-// (mode 'copy'), or within one cluster through the image stream API (mode 'tag').
+// (mode 'copy'), within one cluster through the image stream API (mode 'tag'), or a whole
+// release from a promotion file or lock (modes 'promote', 'plan', 'apply').
 // Parameter reference: imgpromote.txt beside this file. Tests: ../test/.
 //
 // Rules this file keeps (the tests enforce them):
@@ -17,8 +18,11 @@ import groovy.transform.Field
     5: 'not-found', 6: 'network', 7: 'integrity', 8: 'policy', 127: 'not-installed',
 ]
 
-// What the step runs: imgpromote copy (default) or imgpromote tag.
-@Field static final List MODES = ['copy', 'tag']
+// What the step runs: the imgpromote command of the same name.
+@Field static final List MODES = ['copy', 'tag', 'promote', 'plan', 'apply']
+@Field static final List RELEASE_MODES = ['promote', 'plan', 'apply']
+// Flags the step passes itself in a release (or that have a parameter): not allowed in extraArgs.
+@Field static final List RELEASE_OWN_FLAGS = ['--json', '--junit', '--shard', '--fail-fast', '--file', '--output', '-f', '-o']
 
 @Field static final List CREDENTIAL_KINDS = ['auto', 'usernamePassword', 'secretText', 'usernameToken']
 
@@ -28,11 +32,12 @@ import groovy.transform.Field
     'sourceCluster', 'sourceContext', 'sourceRegistry', 'sourceCaFile', 'sourceCredentialsId', 'sourceCredentialsKind',
     'destinationCluster', 'destinationContext', 'destinationRegistry', 'destinationCaFile',
     'destinationCredentialsId', 'destinationCredentialsKind',
-    'mode', 'referencePolicy',
+    'mode', 'referencePolicy', 'file', 'lock', 'junit', 'shard',
     'cluster', 'clusterConfig', 'context', 'caFile', 'credentialsId', 'credentialsKind',
 ]
 @Field static final List BOOLEAN_KEYS = [
     'dryRun', 'verbose', 'quiet', 'returnResult', 'sourceTlsVerify', 'destinationTlsVerify', 'tlsVerify',
+    'failFast', 'publishJunit',
 ]
 @Field static final List INTEGER_KEYS = ['jobs', 'retries']
 // The CLI's own limits (imgpromote copy --jobs, --retries): checked here so a bad value fails first.
@@ -55,8 +60,9 @@ import groovy.transform.Field
 // "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only), and the outcome:
 //  * OUTCOME=report (copy): the CLI gets --report-file=TMP/report.json after the subcommand; its
 //    stdout goes to the build log; "@@imgpromote-report B64" carries the file.
-//  * OUTCOME=stdout (tag, which has no --report-file): the CLI's stdout goes to a file of its own,
-//    never mixed with stderr; "@@imgpromote-stdout B64" carries that file.
+//  * OUTCOME=stdout (tag, and promote/plan/apply with --json: they have no --report-file): the
+//    CLI's stdout goes to a file of its own, never mixed with stderr; "@@imgpromote-stdout B64"
+//    carries that file.
 // Payloads are base64. Always exits 0; the status is in those lines.
 @Field static final String SCRIPT = '''#!/bin/sh
 say() { printf '@@imgpromote-%s\\n' "$*"; }
@@ -119,8 +125,11 @@ exit 0
 /**
  * mode 'copy' (default): promotes args.source to args.destination with imgpromote copy.
  * mode 'tag': points args.destination at args.source's image on one cluster (imgpromote tag).
- * Returns the digest-pinned destination reference (HOST/REPO@sha256:...), or with returnResult: true
- * a Map describing the outcome. A failure fails the build (error) unless returnResult is true.
+ * Both return the digest-pinned destination reference (HOST/REPO@sha256:...).
+ * modes 'promote' (args.file), 'plan' (args.file -> args.lock), 'apply' (args.lock): a release;
+ * return the list of per-image result Maps (from the CLI's --json).
+ * With returnResult: true a Map describing the outcome instead. A failure fails the build (error)
+ * unless returnResult is true.
  */
 def call(Map args = [:]) {
     List problems = validate(args)
@@ -172,16 +181,17 @@ def call(Map args = [:]) {
             }
         }
     }
-    List argv = mode == 'tag' ? buildTagArgv(resolved) : buildArgv(resolved)
+    List argv = mode == 'tag' ? buildTagArgv(resolved) : (mode in RELEASE_MODES ? buildReleaseArgv(resolved, mode) : buildArgv(resolved))
     envVars << ('IMGPROMOTE_STEP_ARGC=' + argv.size())
     for (int i = 0; i < argv.size(); i++) {
         envVars << ('IMGPROMOTE_STEP_ARG_' + i + '=' + argv[i])
     }
     envVars << ('IMGPROMOTE_STEP_BIN=' + (args.binary ?: 'imgpromote'))
-    // copy writes its outcome to --report-file; tag has none, so its one stdout line is kept apart.
+    // copy writes its outcome to --report-file; tag and the release commands have none, so their
+    // stdout (tag's one line, the releases' --json object) is kept apart from stderr and read.
     envVars << ('IMGPROMOTE_STEP_OUTCOME=' + (mode == 'copy' ? 'report' : 'stdout'))
 
-    String label = (args.label ?: ('imgpromote ' + (mode == 'tag' ? 'tag ' : '') + args.source + ' -> ' + args.destination)) as String
+    String label = (args.label ?: defaultLabel(mode, args)) as String
     if (label.length() > 100) {
         label = label.substring(0, 97) + '...'
     }
@@ -207,7 +217,8 @@ def call(Map args = [:]) {
             }
         }
         Map outcome = parseLines(lines)
-        Map parsed = mode == 'tag' ? tagResult(outcome, args.destination as String) : copyResult(outcome, args.dryRun == true)
+        Map parsed = mode == 'tag' ? tagResult(outcome, args.destination as String) :
+                (mode in RELEASE_MODES ? releaseResult(outcome, mode) : copyResult(outcome, args.dryRun == true))
         result = scrubSecrets(parsed, secrets)
     }
     if (bindings) {
@@ -216,14 +227,47 @@ def call(Map args = [:]) {
         run()
     }
 
+    if (mode in RELEASE_MODES) {
+        // The JUnit file (one test case per image) exists once the CLI got as far as its --json report.
+        if (args.publishJunit == true && result.images) {
+            junit(testResults: args.junit as String)
+        }
+        result.lock = mode == 'apply' || (mode == 'plan' && result.ok) ? args.lock : null
+        result.junit = result.images != null ? args.junit : null
+    }
     if (args.returnResult == true) {
         return result
     }
     if (!result.ok) {
-        error('imgpromote: ' + (mode == 'tag' ? 'tagging ' : 'promoting ') + args.source + ' to ' + args.destination + ' failed [' +
-              result.exitClass + ', exit ' + result.exitCode + ']: ' + result.message)
+        error('imgpromote: ' + describe(mode, args) + ' failed [' + result.exitClass + ', exit ' + result.exitCode + ']: ' + result.message)
     }
-    return result.reference
+    return mode in RELEASE_MODES ? result.images : result.reference
+}
+
+/** What the step does, for its failure message. */
+@NonCPS
+static String describe(String mode, Map args) {
+    String shard = args.shard ? ' (shard ' + args.shard + ')' : ''
+    switch (mode) {
+        case 'tag': return 'tagging ' + args.source + ' to ' + args.destination
+        case 'promote': return 'promote ' + args.file + shard
+        case 'plan': return 'plan ' + args.file + shard
+        case 'apply': return 'apply ' + args.lock + shard
+        default: return 'promoting ' + args.source + ' to ' + args.destination
+    }
+}
+
+/** The step's label in the build log (cut to 100 characters by the caller). */
+@NonCPS
+static String defaultLabel(String mode, Map args) {
+    String shard = args.shard ? ' (shard ' + args.shard + ')' : ''
+    switch (mode) {
+        case 'tag': return 'imgpromote tag ' + args.source + ' -> ' + args.destination
+        case 'promote': return 'imgpromote promote ' + args.file + shard
+        case 'plan': return 'imgpromote plan ' + args.file + ' -> ' + args.lock + shard
+        case 'apply': return 'imgpromote apply ' + args.lock + shard
+        default: return 'imgpromote ' + args.source + ' -> ' + args.destination
+    }
 }
 
 /** The parameters each mode takes (the options of that imgpromote command). */
@@ -238,13 +282,21 @@ List modeKeys(String mode) {
             sides << side + suffix
         }
     }
+    if (mode in RELEASE_MODES) {
+        List release = ['jobs', 'dryRun', 'shard', 'failFast', 'junit', 'publishJunit']
+        release += mode == 'promote' ? ['file'] : (mode == 'plan' ? ['file', 'lock'] : ['lock'])
+        return COMMON_KEYS + release + sides
+    }
     return COMMON_KEYS + ['source', 'destination', 'platform', 'jobs', 'dryRun'] + sides
 }
 
-/** 'copy' unless mode says otherwise (validate has checked it). */
+/** mode, else promote for a file, apply for a lock, copy otherwise (validate has checked it). */
 @NonCPS
 static String modeOf(Map args) {
-    return (args.mode ?: 'copy') as String
+    if (args.mode) {
+        return args.mode as String
+    }
+    return args.file ? 'promote' : (args.lock ? 'apply' : 'copy')
 }
 
 /** The credential sides of a mode: key prefix, the CLI's variable prefix, the script's auth switch. */
@@ -362,6 +414,10 @@ List validate(Map args) {
     if (args.mode != null && !(args.mode in MODES)) {
         return ["mode must be one of ${MODES.join(', ')}; got '${args.mode}'".toString()]
     }
+    if (!args.mode && args.file && args.lock) {
+        return ["file and lock together: set mode: 'plan' to resolve the file and write the lock there " +
+                "(mode 'apply' takes lock alone, mode 'promote' file alone)"]
+    }
     String mode = modeOf(args)
     for (Object k in args.keySet()) {
         if (k in known && !(k in modeKeys(mode))) {
@@ -374,6 +430,8 @@ List validate(Map args) {
 
     if (mode == 'tag') {
         problems.addAll(tagProblems(args))
+    } else if (mode in RELEASE_MODES) {
+        problems.addAll(releaseProblems(args, mode))
     } else {
         for (String side in ['source', 'destination']) {
             String ref = args[side]
@@ -400,6 +458,12 @@ List validate(Map args) {
 /** Why a known parameter does not fit the mode, and what to use instead. */
 @NonCPS
 String notForMode(String k, String mode) {
+    if (mode in RELEASE_MODES && k in ['source', 'destination', 'platform']) {
+        return "${k} does not apply to mode '${mode}': the images (and per image a platform) come from the ${mode == 'apply' ? 'lock' : 'promotion file'}".toString()
+    }
+    if (k in ['file', 'lock', 'shard', 'failFast', 'junit', 'publishJunit']) {
+        return "${k} is for a release (mode: 'promote' with file, 'plan' with file and lock, 'apply' with lock), not mode '${mode}'".toString()
+    }
     if (mode == 'tag') {
         if (k ==~ /(source|destination)Credentials(Id|Kind)/) {
             return "${k} does not apply to mode 'tag': a tag moves no bytes and needs no registry credentials; " +
@@ -478,6 +542,92 @@ List tagProblems(Map args) {
     return problems
 }
 
+/** modes promote, plan, apply: the file and lock paths, shard, JUnit, both sides. */
+@NonCPS
+List releaseProblems(Map args, String mode) {
+    List problems = []
+    Map what = [file: 'a promotion file or oc image mirror mapping file in the workspace, e.g. release.yaml',
+                lock: mode == 'plan' ? 'where plan writes the lock, e.g. release.lock.json' : 'a lock written by mode plan, e.g. release.lock.json']
+    for (String k in (mode == 'promote' ? ['file'] : (mode == 'plan' ? ['file', 'lock'] : ['lock']))) {
+        String path = args[k]
+        if (!path) {
+            problems << ("mode ${mode} needs ${k}: ${what[k]}").toString()
+        } else if (path.startsWith('-')) {
+            problems << ("${k} '${path}' must not start with '-' (write ./${path})").toString()
+        }
+    }
+    if (mode == 'plan' && args.file && args.file == args.lock) {
+        problems << 'lock must not be the promotion file itself'
+    }
+    if (args.shard != null) {
+        def m = args.shard.toString() =~ /^(\d{1,4})\/(\d{1,4})$/
+        if (!m.find() || m.group(1).toInteger() < 1 || m.group(1).toInteger() > m.group(2).toInteger()) {
+            problems << ("shard must be 'I/N' with 1 <= I <= N (e.g. '2/4', as --shard), got '${args.shard}'").toString()
+        }
+    }
+    if (args.junit && args.junit.toString().startsWith('-')) {
+        problems << ("junit '${args.junit}' must not start with '-' (write ./${args.junit})").toString()
+    }
+    if (args.publishJunit == true && !args.junit) {
+        problems << 'publishJunit needs junit: the file imgpromote writes (e.g. imgpromote-release.xml)'
+    }
+    if (args.publishJunit == true && args.junit && args.junit =~ /[*?,]/) {
+        problems << ("junit '${args.junit}' must be one file name, not a pattern (the junit step would read other files too)").toString()
+    }
+    for (Object a in (args.extraArgs ?: [])) {
+        String flag = a.toString().split('=', 2)[0]
+        if (flag in RELEASE_OWN_FLAGS) {
+            problems << ("extraArgs must not contain ${flag}: the step passes --json itself and has parameters for the rest " +
+                         '(file, lock, junit, shard, failFast)').toString()
+        }
+    }
+    for (String side in ['source', 'destination']) {
+        problems.addAll(sideProblems(args, side))
+    }
+    return problems
+}
+
+/** --src-... and --dest-... options of both sides (copy and the release commands take the same). */
+@NonCPS
+static List sideFlags(Map args) {
+    List argv = []
+    Map flags = [source: 'src', destination: 'dest']
+    for (String side in ['source', 'destination']) {
+        String f = flags[side]
+        if (args[side + 'Cluster']) argv << ("--${f}-cluster=" + args[side + 'Cluster']).toString()
+        if (args[side + 'Context']) argv << ("--${f}-context=" + args[side + 'Context']).toString()
+        if (args[side + 'Registry']) argv << ("--${f}-registry=" + args[side + 'Registry']).toString()
+        if (args[side + 'CaFile']) argv << ("--${f}-ca-file=" + args[side + 'CaFile']).toString()
+        if (args[side + 'TlsVerify'] == false) argv << ("--${f}-tls-verify=false").toString()
+    }
+    return argv
+}
+
+/** imgpromote promote|plan|apply: both sides as copy, the release options, --json, then the lock for apply. */
+@NonCPS
+List buildReleaseArgv(Map args, String mode) {
+    List argv = [mode]
+    if (args.kubeconfig) argv << ('--kubeconfig=' + args.kubeconfig)
+    if (args.jobs != null) argv << ('--jobs=' + args.jobs.toString().toInteger())
+    if (args.retries != null) argv << ('--retries=' + args.retries.toString().toInteger())
+    if (args.dryRun == true) argv << '--dry-run'
+    if (args.verbose == true) argv << '--verbose'
+    if (args.quiet == true) argv << '--quiet'
+    argv.addAll(sideFlags(args))
+    if (args.shard) argv << ('--shard=' + args.shard)
+    if (args.failFast == true) argv << '--fail-fast'
+    // The per-image outcome: --json on stdout, which the script keeps apart from stderr.
+    argv << '--json'
+    if (args.junit) argv << ('--junit=' + args.junit)
+    if (mode != 'apply') argv << ('--file=' + args.file)
+    if (mode == 'plan') argv << ('--output=' + args.lock)
+    for (Object a in (args.extraArgs ?: [])) {
+        argv << a.toString()
+    }
+    if (mode == 'apply') argv << args.lock.toString()
+    return argv
+}
+
 /** imgpromote tag's argv: one cluster (unprefixed side options), then SOURCE DESTINATION. */
 @NonCPS
 List buildTagArgv(Map args) {
@@ -510,15 +660,7 @@ List buildArgv(Map args) {
     if (args.dryRun == true) argv << '--dry-run'
     if (args.verbose == true) argv << '--verbose'
     if (args.quiet == true) argv << '--quiet'
-    Map flags = [source: 'src', destination: 'dest']
-    for (String side in ['source', 'destination']) {
-        String f = flags[side]
-        if (args[side + 'Cluster']) argv << ("--${f}-cluster=" + args[side + 'Cluster']).toString()
-        if (args[side + 'Context']) argv << ("--${f}-context=" + args[side + 'Context']).toString()
-        if (args[side + 'Registry']) argv << ("--${f}-registry=" + args[side + 'Registry']).toString()
-        if (args[side + 'CaFile']) argv << ("--${f}-ca-file=" + args[side + 'CaFile']).toString()
-        if (args[side + 'TlsVerify'] == false) argv << ("--${f}-tls-verify=false").toString()
-    }
+    argv.addAll(sideFlags(args))
     for (Object a in (args.extraArgs ?: [])) {
         argv << a.toString()
     }
@@ -663,6 +805,116 @@ Map tagResult(Map outcome, String destination) {
     result.reference = line
     result.digest = line.substring(line.lastIndexOf('@') + 1)
     return result
+}
+
+/**
+ * promote / plan / apply: [ok, exitCode, exitClass, message, stderr, images, report]. The release
+ * commands have no --report-file: their --json object is their whole stdout, which the script keeps
+ * apart from stderr. images: one Map per image (imageResult). Exit 0 needs every image promoted,
+ * present or planned; a failure's message is the first failed image's, as the CLI puts it.
+ */
+@NonCPS
+Map releaseResult(Map outcome, String mode) {
+    Map base = baseResult(outcome)
+    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, message: base.message, stderr: base.stderr,
+                  images: null, report: null]
+    String out = outcome.stdout as String
+    if (out?.trim() && isOneJsonValue(out)) {
+        try {
+            Object parsed = new groovy.json.JsonSlurperClassic().parseText(out)
+            if (parsed instanceof Map && parsed.images instanceof List && parsed.images.every { it instanceof Map }) {
+                result.report = parsed
+                result.images = parsed.images.collect { imageResult((Map) it) }
+            }
+        } catch (Exception e) {
+            result.report = null
+        }
+    }
+    if (outcome.code == null) {
+        return result
+    }
+    List images = result.images
+    List bad = images == null ? [] : images.findAll { !it.ok }
+    if (outcome.code != 0) {
+        if (bad) {
+            Map first = bad.find { it.status == 'failed' } ?: bad[0]
+            result.message = "${bad.size()} of ${images.size()} image(s) failed; first: ${first.name}: ${first.message}".toString()
+        } else if (outcome.code == 2 && images == null && result.message?.contains("'${mode}'")) {
+            result.message += " (the imgpromote on this agent predates the ${mode} command: update the agent image or binary:)".toString()
+        }
+        return result
+    }
+    if (images == null) {
+        String shown = !out?.trim() ? 'nothing' : "'" + (out.length() > 200 ? out.substring(0, 200) + '...' : out.trim()) + "'"
+        return failed(result, "imgpromote ${mode} exited 0 but its stdout is not the --json report (got ${shown})".toString())
+    }
+    if (bad) {
+        return failed(result, "imgpromote ${mode} exited 0 but ${bad.size()} image(s) are not done: ".toString() +
+                              bad.collect { "${it.name} (${it.status})" }.join(', '))
+    }
+    result.ok = true
+    result.message = ''
+    return result
+}
+
+/**
+ * One image of the --json report: [name, status, ok, reference, digest, source, sourceDigest, tags,
+ * exitCode, exitClass, message, blobs, bytes, seconds, report]. reference is the digest-pinned
+ * destination; status promoted | present | planned | failed | cancelled (by failFast).
+ */
+@NonCPS
+Map imageResult(Map image) {
+    String status = text(image.status)
+    boolean ok = status in ['promoted', 'present', 'planned']
+    Map error = image.error instanceof Map ? (Map) image.error : null
+    Integer code = ok ? 0 : (error?.exitCode instanceof Number ? (error.exitCode as Integer) : 1)
+    String reference = text(image.pinned)
+    String digest = reference?.contains('@') ? reference.substring(reference.lastIndexOf('@') + 1) : null
+    Map source = image.source instanceof Map ? (Map) image.source : [:]
+    return [name: text(image.name), status: status, ok: ok,
+            reference: digest ==~ /sha256:[0-9a-f]{64}/ ? reference : null, digest: digest ==~ /sha256:[0-9a-f]{64}/ ? digest : null,
+            source: text(source.reference), sourceDigest: text(source.digest),
+            tags: image.tags instanceof List ? image.tags.collect { it.toString() } : [],
+            exitCode: code, exitClass: EXIT_CLASSES[code] ?: 'failure',
+            message: ok ? '' : (text(error?.message) ?: "image ${status}".toString()),
+            blobs: image.blobs instanceof Map ? image.blobs : null, bytes: image.bytes instanceof Map ? image.bytes : null,
+            seconds: image.seconds instanceof Number ? image.seconds : null, report: image]
+}
+
+/** True when text is one JSON object or array and nothing else but whitespace (the parser would stop early). */
+@NonCPS
+static boolean isOneJsonValue(String text) {
+    String t = text.trim()
+    if (!t.startsWith('{') && !t.startsWith('[')) {
+        return false
+    }
+    int depth = 0
+    boolean inString = false
+    for (int i = 0; i < t.length(); i++) {
+        char c = t.charAt(i)
+        if (inString) {
+            if (c == (char) '\\') {
+                i++
+            } else if (c == (char) '"') {
+                inString = false
+            }
+        } else if (c == (char) '"') {
+            inString = true
+        } else if (c == (char) '{' || c == (char) '[') {
+            depth++
+        } else if (c == (char) '}' || c == (char) ']') {
+            depth--
+            if (depth == 0) {
+                return i == t.length() - 1
+            }
+        }
+    }
+    return false
+}
+
+@NonCPS
+static String text(Object value) {
+    return value instanceof CharSequence ? value.toString() : null
 }
 
 /** The line of imgpromote's stderr that says what went wrong (not the usage lines after it). */
