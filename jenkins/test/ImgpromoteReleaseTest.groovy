@@ -276,6 +276,14 @@ class ImgpromoteReleaseTest {
         assert run.result.message == "imgpromote: promote release.yaml failed [usage, exit 2]: Error: Unknown option '--frobnicate'"
         run = inDash(SIDES + [lock: 'release.lock.json'], [FAKE_RC: '2', FAKE_STDERR: "Error: Unexpected argument 'apply'\nUsage: imgpromote <subcommand>"])
         assert run.result.message.endsWith("Error: Unexpected argument 'apply' (the imgpromote on this agent predates the apply command: update the agent image or binary:)")
+        // What an imgpromote without the release commands really prints (checked with the binary of main
+        // before the merge): the first option is unknown to the root command.
+        String root = "Error: Unknown option '--src-cluster'\nUsage: imgpromote <subcommand>\n  See 'imgpromote --help' for more information."
+        run = inDash(SIDES + [file: 'release.yaml'], [FAKE_RC: '2', FAKE_STDERR: root])
+        assert run.result.message.endsWith("Error: Unknown option '--src-cluster' (the imgpromote on this agent predates the promote command: update the agent image or binary:)")
+        // An unknown option of a known command gets no such hint.
+        run = inDash(SIDES + [file: 'release.yaml', extraArgs: ['--x']], [FAKE_RC: '2', FAKE_STDERR: "Error: Unknown option '--x'\nUsage: imgpromote promote [<options>] --file <file>"])
+        assert run.result.message.endsWith("Error: Unknown option '--x'")
     }
 
     @Test

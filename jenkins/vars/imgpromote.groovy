@@ -786,7 +786,7 @@ Map tagResult(Map outcome, String destination) {
     Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
                   message: base.message, stderr: base.stderr]
     if (outcome.code == null || outcome.code != 0) {
-        if (outcome.code == 2 && result.message?.contains("'tag'")) {
+        if (outcome.code == 2 && unknownCommand(outcome.stderr, 'tag')) {
             result.message += ' (the imgpromote on this agent predates the tag command: update the agent image or binary:)'
         }
         return result
@@ -839,7 +839,7 @@ Map releaseResult(Map outcome, String mode) {
         if (bad) {
             Map first = bad.find { it.status == 'failed' } ?: bad[0]
             result.message = "${bad.size()} of ${images.size()} image(s) failed; first: ${first.name}: ${first.message}".toString()
-        } else if (outcome.code == 2 && images == null && result.message?.contains("'${mode}'")) {
+        } else if (outcome.code == 2 && images == null && unknownCommand(outcome.stderr, mode)) {
             result.message += " (the imgpromote on this agent predates the ${mode} command: update the agent image or binary:)".toString()
         }
         return result
@@ -879,6 +879,16 @@ Map imageResult(Map image) {
             message: ok ? '' : (text(error?.message) ?: "image ${status}".toString()),
             blobs: image.blobs instanceof Map ? image.blobs : null, bytes: image.bytes instanceof Map ? image.bytes : null,
             seconds: image.seconds instanceof Number ? image.seconds : null, report: image]
+}
+
+/**
+ * An imgpromote without this subcommand: ArgumentParser answers with the root usage line (after
+ * "Unknown option '--x'" for the first option, or "Unexpected argument 'promote'" without options).
+ */
+@NonCPS
+static boolean unknownCommand(List stderr, String command) {
+    return stderr.any { it.toString().trim() == 'Usage: imgpromote <subcommand>' } &&
+            stderr.any { it.toString().startsWith('Error: Unknown option') || it.toString().contains("'" + command + "'") }
 }
 
 /** True when text is one JSON object or array and nothing else but whitespace (the parser would stop early). */
