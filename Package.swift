@@ -7,6 +7,7 @@
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
 //   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
+//   SupplyChain          signatures (the gate), attachments that travel, the promotion record
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
 //   LoopbackHTTP, ClusterEmulator + openshift-emulator, TestSupport
@@ -41,8 +42,10 @@ let package = Package(
                 dependencies: ["HTTPTransport", "OCIRegistry"],
                 swiftSettings: strict),
         .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "SupplyChain", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport", "CCrypto"],
+                swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -58,6 +61,8 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
+        .testTarget(name: "SupplyChainTests", dependencies: ["SupplyChain", "OCIRegistry", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
     ],
     swiftLanguageModes: [.v6]

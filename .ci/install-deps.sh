@@ -9,6 +9,7 @@ packages=(
   curl python3 time bc gcc                      # demo, benchmark (gcc: its latency proxy)
   groovy junit4                                 # Jenkins shared-library tests
   python3-yaml mmdebstrap                       # agent-image checks (template parsing, runtime rootfs)
+  python3-pip                                   # supply-chain tests fetch securesystemslib (DSSE) and PyNaCl from PyPI
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -20,7 +20,8 @@ sanitizers=("$@"); [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 # sanitizers together take about 5 minutes on 2 cores (see fuzz/README.md). Override with
 # SANITIZER_GROUPS, e.g. SANITIZER_GROUPS="HTTPTransportTests|^HTTPTransportTests\."
 default_groups="OCIRegistryTests|^OCIRegistryTests\. OpenShiftCredentialsTests|^OpenShiftCredentialsTests\.
-    PromotionTests|^IntegrationTests\.PromotionTests/ EmulatorTests|^IntegrationTests\.EmulatorTests/"
+    PromotionTests|^IntegrationTests\.PromotionTests/ EmulatorTests|^IntegrationTests\.EmulatorTests/
+    SupplyChainTests|^SupplyChainTests\. AttachmentTests|^IntegrationTests\.AttachmentTests/"
 read -r -a groups <<< "$(tr '\n' ' ' <<< "${SANITIZER_GROUPS:-$default_groups}")"
 
 logroot="$root/.build-sanitizers"

@@ -36,6 +36,7 @@ struct CopyCommand: AsyncParsableCommand {
     @OptionGroup(title: "Source") var src: SideOptions<SourceSide>
     @OptionGroup(title: "Destination") var dest: SideOptions<DestinationSide>
     @OptionGroup var global: GlobalOptions
+    @OptionGroup(title: "Supply chain") var supplyChain: SupplyChainOptions
 
     @Option(help: ArgumentHelp("Copy only this instance of a multi-arch image (default: the whole index).",
                                valueName: "os/arch[/variant]"))
@@ -84,7 +85,10 @@ struct CopyCommand: AsyncParsableCommand {
             let promoter = Promoter(source: srcSide.client, destination: destSide.client,
                                     events: { progress.handle($0) })
             var request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
-                                           platform: platform, jobs: jobs, dryRun: dryRun)
+                                           platform: platform, jobs: jobs, dryRun: dryRun,
+                                           hooks: try await supplyChain.hooks(source: srcSide, destination: destSide, jobs: jobs,
+                                                                               quiet: global.quiet || json,
+                                                                               environment: environment))
             if !noPreflight { request.hooks.preflight = permissionPreflight(source: srcSide, destination: destSide) }
             let report = try await promoter.promote(request)
             progress.finish()

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import HTTPTransport
 import OCIRegistry
+import SupplyChain
 
 struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +34,8 @@ struct InspectCommand: AsyncParsableCommand {
         var mediaType: String
         var platforms: [String]
         var instances: [Instance]
+        /// Signatures, attestations (promotion records among them), SBOMs and referrers.
+        var attachments: [AttachmentInfo]
     }
 
     func run() async throws {
@@ -57,6 +60,7 @@ struct InspectCommand: AsyncParsableCommand {
                     print("  config \(i.config.digest)  \(formatBytes(i.config.size))")
                     for l in i.layers { print("  layer  \(l.digest)  \(formatBytes(l.size))") }
                 }
+                printAttachments(out.attachments)
             }
         } catch {
             await resolved.session?.revokeIfCreated()
@@ -83,8 +87,28 @@ struct InspectCommand: AsyncParsableCommand {
                 if let i = describe(doc, platform: child.platform?.description) { instances.append(i) }
             }
         }
+        let finder = AttachmentFinder(client: side.client, repository: repo, selection: .all)
+        let found = try await finder.find(for: instances.map(\.digest).filter { $0 != top.digest } + [top.digest])
         return Output(reference: "\(side.client.host)/\(repo)" + (side.reference.tag.map { ":\($0)" } ?? ""),
                       digest: top.digest, mediaType: top.mediaType,
-                      platforms: top.children.compactMap { $0.platform?.description }, instances: instances)
+                      platforms: top.children.compactMap { $0.platform?.description }, instances: instances,
+                      attachments: try await AttachmentListing.describe(found, client: side.client, repository: repo))
+    }
+
+    private func printAttachments(_ attachments: [AttachmentInfo]) {
+        guard !attachments.isEmpty else { return }
+        print("")
+        print("Attachments:")
+        for a in attachments {
+            let what = a.kind == "referrer" ? "referrer \(a.artifactType ?? "")" : "\(a.kind) (\(a.layers ?? 0) layer\(a.layers == 1 ? "" : "s"))"
+            print("  \(a.subject.prefix(19))  \(what)  \(a.digest)")
+            for r in a.records ?? [] {
+                let p = r.record.predicate
+                print("    record: \(p.source.reference) -> \(p.destination.reference) at \(p.promotedAt)"
+                      + (p.source.user.map { " by \($0)" } ?? "")
+                      + (p.run?.buildURL.map { " in \($0)" } ?? "")
+                      + (r.signedBy.isEmpty ? " (unsigned)" : " (signed, key \(r.signedBy.map { String($0.prefix(19)) }.joined(separator: ", ")))"))
+            }
+        }
     }
 }

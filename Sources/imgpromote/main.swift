@@ -3,6 +3,7 @@ import Dispatch
 import HTTPTransport
 import OCIRegistry
 import OpenShiftCredentials
+import SupplyChain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +15,7 @@ struct IMGPromote: AsyncParsableCommand {
         discussion: """
         Logs in to each cluster itself (OAuth like `oc login`, tokens, kubeconfig contexts or the pod's service account), finds each cluster's registry, and streams the image registry to registry: no daemon, no temporary files, every digest verified, the tag written last.
 
-        Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity.
+        Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity, 8 refused by policy (signature missing or not by the required key).
         """,
         subcommands: [CopyCommand.self, TagCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
@@ -26,6 +27,7 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     case let e as RegistryError: return (e.exitCode, e.message)
     case let e as OpenShiftError: return (e.exitCode, e.description)
     case let e as ImageAccessDenied: return (4, render(e))
+    case let e as PolicyRefusal: return (8, e.message)   // no signature / another key / another digest
     case let e as TransportError:
         return (e.kind == .cancelled ? 130 : 6, e.description)
     case is CancellationError: return (130, "interrupted")
@@ -81,7 +83,8 @@ do {
     }
     exit(0)
 } catch let error where error is CLIError || error is RegistryError || error is OpenShiftError
-            || error is ImageAccessDenied || error is TransportError || error is CancellationError {
+            || error is ImageAccessDenied || error is TransportError || error is CancellationError
+            || error is PolicyRefusal {
     let sig = Interruption.shared.current
     if sig != 0 {
         // The command's own cleanup has revoked its tokens; make sure every other one is too.

@@ -227,7 +227,7 @@ class ImgpromoteStepTest {
     @Test
     void everyExitStatusHasAClass() {
         Map expected = [0: 'ok', 1: 'failure', 2: 'usage', 3: 'auth', 4: 'permission', 5: 'not-found',
-                        6: 'network', 7: 'integrity', 127: 'not-installed', 42: 'failure']
+                        6: 'network', 7: 'integrity', 8: 'policy', 127: 'not-installed', 42: 'failure']
         expected.each { int code, String cls ->
             h.shHandler = { Map a, Map e -> protocol(code, code == 0 ? [REF] : [], code == 0 ? [] : ["error: code ${code}".toString()]) }
             Map r = h.run(BASE + [returnResult: true])

@@ -1,0 +1,110 @@
+import OCIRegistry
+import Promotion
+
+/// One side of a promotion as the supply-chain hooks see it.
+public struct PromotionSide: Sendable {
+    public var client: RegistryClient
+    public var repository: String
+    public init(client: RegistryClient, repository: String) {
+        self.client = client
+        self.repository = repository
+    }
+}
+
+/// Everything the supply-chain work of one image needs, turned into the engine's hooks. The closures
+/// carry their own clients and repositories, so any engine (one copy, a release) can run them per image.
+public struct SupplyChainHooks: Sendable {
+    public var source: PromotionSide
+    public var destination: PromotionSide
+    /// Signature gate (nil: no signature required).
+    public var policy: SignaturePolicy?
+    /// What travels with the image (default: everything attached).
+    public var attachments: AttachmentSelection
+    /// Parallel blob transfers for attachments.
+    public var jobs: Int
+    /// Attach a promotion record to the destination digest (nil: no record).
+    public var record: RecordSettings?
+    /// One line per event worth telling the user ("3 attachments copied").
+    public var log: @Sendable (String) -> Void
+
+    public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil,
+                attachments: AttachmentSelection = .all, jobs: Int = 8, record: RecordSettings? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.source = source
+        self.destination = destination
+        self.policy = policy
+        self.attachments = attachments
+        self.jobs = jobs
+        self.record = record
+        self.log = log
+    }
+
+    /// The hooks; `base` keeps whatever else the caller set (e.g. a permission preflight).
+    public func hooks(_ base: PromotionHooks = PromotionHooks()) -> PromotionHooks {
+        var hooks = base
+        if let policy {
+            let gate = SignatureGate(client: source.client, repository: source.repository, policy: policy)
+            let previous = base.verifySource
+            hooks.verifySource = { digest in
+                try await previous?(digest)
+                try await gate.verify(digest: digest)
+            }
+        }
+        if attachments != .none || record != nil {
+            let previous = base.beforeTag
+            let work = self
+            hooks.beforeTag = { digests in
+                try await previous?(digests)
+                if work.attachments != .none { try await work.bringAttachments(digests) }
+                if let record = work.record, let top = digests.last { try await work.attachRecord(record, digest: top) }
+            }
+        }
+        return hooks
+    }
+
+    /// Writes the promotion record for `digest` into the destination's `.att`.
+    public func attachRecord(_ settings: RecordSettings, digest: String) async throws {
+        var src = settings.source, dst = settings.destination
+        src.digest = digest
+        dst.digest = digest
+        let record = PromotionRecord(source: src, destination: dst, destinationName: settings.destinationName,
+                                     toolVersion: settings.toolVersion, environment: settings.environment)
+        let envelope = try record.envelope(signedBy: settings.key)
+        try await RecordWriter(destination: destination).attach(envelope, predicateType: PromotionRecord.predicateType, to: digest)
+        log("record: promotion record attached to \(digest)" + (settings.key.map { " (signed by \($0.publicKey.fingerprint.prefix(19)))" } ?? " (unsigned)"))
+    }
+
+    /// Finds what hangs off `digests` in the source and writes it to the destination.
+    public func bringAttachments(_ digests: [String]) async throws {
+        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments)
+        let found = try await finder.find(for: digests)
+        guard !found.isEmpty else { return }
+        let outcome = try await AttachmentCopier(source: source, destination: destination, jobs: jobs).copy(found)
+        let kinds = Dictionary(grouping: found, by: \.label).map { "\($0.value.count) \($0.key)" }.sorted()
+        log("attachments: \(found.count) copied (\(kinds.joined(separator: ", "))); blobs \(outcome.blobsCopied) copied, "
+            + "\(outcome.blobsMounted) mounted, \(outcome.blobsSkipped) present"
+            + (outcome.fallbackTagsWritten > 0 ? "; \(outcome.fallbackTagsWritten) referrers fallback tag(s) updated" : ""))
+    }
+}
+
+/// What the promotion record says beyond the digests (filled in per image by the hook).
+public struct RecordSettings: Sendable {
+    public var source: PromotionRecord.Side
+    public var destination: PromotionRecord.Side
+    /// `host/repo` of the destination: the in-toto subject's name.
+    public var destinationName: String
+    public var key: PrivateKey?
+    public var toolVersion: String
+    /// Where BUILD_URL, JOB_NAME and BUILD_NUMBER come from.
+    public var environment: [String: String]
+
+    public init(source: PromotionRecord.Side, destination: PromotionRecord.Side, destinationName: String,
+                key: PrivateKey?, toolVersion: String, environment: [String: String]) {
+        self.source = source
+        self.destination = destination
+        self.destinationName = destinationName
+        self.key = key
+        self.toolVersion = toolVersion
+        self.environment = environment
+    }
+}
