@@ -35,17 +35,21 @@ let package = Package(
         .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "libssl",
                        providers: [.apt(["libssl-dev"])]),
 
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
+
         .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
-        .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
+        // Runs credential helpers and exec plugins (one spawner: own thread, deadline, signals reset).
+        .target(name: "ProcessSpawn", dependencies: ["CSpawn"], swiftSettings: strict),
+        .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
         .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
         .target(name: "OpenShiftCredentials",
-                dependencies: ["HTTPTransport", "OCIRegistry"],
+                dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
-        .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "Promotion", dependencies: ["OCIRegistry"], swiftSettings: strict),
         .target(name: "SupplyChain", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport",
+                          dependencies: ["Promotion", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport", "ProcessSpawn",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -57,13 +61,13 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
 
-        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "LoopbackHTTP", "TestSupport"]),
+        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
-        .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "TestSupport", "ClusterEmulator"]),
+        .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "ClusterEmulator"]),
         .testTarget(name: "SupplyChainTests", dependencies: ["SupplyChain", "OCIRegistry", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator", "OCIRegistry"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,4 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# kubectl: the oracle of the kubeconfig differential test. These machines have it from the Google
+# Cloud CLI repository's `kubectl` package; Debian's `kubernetes-client` ships the same /usr/bin/kubectl
+# and would clash with it, so anything is installed only when no kubectl exists: `kubectl` where a
+# configured repository offers it, else `kubernetes-client`.
+if ! command -v kubectl >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: kubectl is missing (run as root, or install kubectl or kubernetes-client)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then k=kubectl; else k=kubernetes-client; fi
+  echo "install-deps: installing $k (kubectl)" >&2
+  apt-get install -y -qq --no-install-recommends "$k" >/dev/null
+fi
 command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the imgpromote executable exactly as the images do (Containerfile, Containerfile.slim,
 # and CI's rootfs check all call this): release, Swift runtime linked statically, so the
-# image needs only glibc, libstdc++, libcurl, OpenSSL and the CA bundle at run time.
+# image needs only glibc, libstdc++, libcurl, OpenSSL, libyaml and the CA bundle at run time.
 # Usage: agent-image/build-binary.sh OUTDIR   (run from anywhere; builds the package at the repo root)
 # Writes OUTDIR/imgpromote (stripped) and OUTDIR/imgpromote.debug (its symbols; needs binutils' objcopy).
 # Env: SWIFT_BUILD_PATH  scratch path for SwiftPM (default: .build-agent-image at the repo root)

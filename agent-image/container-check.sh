@@ -20,7 +20,7 @@
 #    SwiftPM's scratch directory is a cache volume seeded with the already-resolved swift-argument-parser
 #    checkout, so the build needs no network.
 #  runtime (for AGENT_BASE_IMAGE = jenkins-agent-base-rhel9 and RUNTIME_IMAGE = ubi9/ubi-minimal):
-#    Debian 12 essential + libcurl4, libssl3, libstdc++6, ca-certificates, with the rpm/dnf/microdnf
+#    Debian 12 essential + libcurl4, libssl3, libyaml-0-2, libstdc++6, ca-certificates, with the rpm/dnf/microdnf
 #    shims. No Java and no Jenkins remoting agent (the real agent base's entrypoint), no passwd
 #    entry for 1001, no RHEL CA layout (/etc/pki): the Jenkins agent part is not exercised.
 #
@@ -105,7 +105,8 @@ deb_of() {
   case "$1" in
     libcurl) echo libcurl4 ;; openssl-libs) echo libssl3 ;; libstdc++) echo libstdc++6 ;;
     ca-certificates) echo ca-certificates ;; libcurl-devel) echo libcurl4-openssl-dev ;;
-    openssl-devel) echo libssl-dev ;; pkgconf-pkg-config) echo pkg-config ;; *) return 1 ;;
+    openssl-devel) echo libssl-dev ;; pkgconf-pkg-config) echo pkg-config ;;
+    libyaml) echo libyaml-0-2 ;; libyaml-devel) echo libyaml-dev ;; *) return 1 ;;
   esac
 }
 if [ "$#" -eq 3 ] && [ "$1" = -q ] && [ "$2" = --whatprovides ]; then
@@ -164,8 +165,8 @@ make_standin() {
     { cat "$work/import-$name.log" >&2; return 1; }
   echo "$standin/$name:$key"
 }
-runtime_pkgs="libcurl4,libssl3,libstdc++6,ca-certificates"
-builder_pkgs="libc6-dev,libstdc++-12-dev,libgcc-12-dev,binutils,libcurl4-openssl-dev,libssl-dev,pkg-config,zlib1g-dev,libncurses6,libcom-err2,libkeyutils1,git,ca-certificates,libsqlite3-0,libedit2,libxml2,libffi8,libuuid1,libbsd0"
+runtime_pkgs="libcurl4,libssl3,libyaml-0-2,libstdc++6,ca-certificates"
+builder_pkgs="libc6-dev,libstdc++-12-dev,libgcc-12-dev,binutils,libcurl4-openssl-dev,libssl-dev,libyaml-dev,pkg-config,zlib1g-dev,libncurses6,libcom-err2,libkeyutils1,git,ca-certificates,libsqlite3-0,libedit2,libxml2,libffi8,libuuid1,libbsd0"
 runtime_image=$(make_standin runtime "$runtime_pkgs") || die "runtime stand-in base"
 pass "runtime stand-in base $runtime_image (Debian 12 + $runtime_pkgs, rpm/dnf/microdnf shims)"
 builder_image=$(make_standin swift-builder "$builder_pkgs" \

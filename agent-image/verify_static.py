@@ -28,6 +28,7 @@ JENKINS = os.path.join(ROOT, "jenkins")
 RUNTIME_PACKAGE_MAP = {
     "libcurl": "libcurl4",          # libcurl.so.4 (OpenSSL flavour)
     "openssl-libs": "libssl3",      # libssl.so.3, libcrypto.so.3
+    "libyaml": "libyaml-0-2",       # libyaml-0.so.2 (kubeconfig and promotion files)
     "libstdc++": "libstdc++6",      # libstdc++.so.6 (still dynamic with --static-swift-stdlib)
     "ca-certificates": "ca-certificates",
 }
@@ -181,7 +182,7 @@ def check_containerfile(fname, final_base_pattern, is_agent):
             smoke = args
     check(f"{fname}: build-time smoke test `imgpromote version` as the numeric user", smoke is not None)
     pkgs = (stage_arg(final, "RUNTIME_PACKAGES") or "").split()
-    check(f"{fname}: runtime packages are exactly libcurl, OpenSSL, libstdc++, CA certificates",
+    check(f"{fname}: runtime packages are exactly libcurl, OpenSSL, libyaml, libstdc++, CA certificates",
           sorted(pkgs) == sorted(RUNTIME_PACKAGE_MAP), str(pkgs))
     install = " ".join(final.all("RUN"))
     check(f"{fname}: runtime install uses only $RUNTIME_PACKAGES, without weak deps or docs",

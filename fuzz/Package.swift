@@ -23,9 +23,14 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto"),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1"),
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
         .target(name: "HTTPTransport", dependencies: ["CCurl", "CCrypto"], swiftSettings: strict),
-        .target(name: "OCIRegistry", dependencies: ["HTTPTransport"], swiftSettings: strict),
-        .target(name: "OpenShiftCredentials", dependencies: ["HTTPTransport", "OCIRegistry"], swiftSettings: strict),
+        .target(name: "ProcessSpawn", dependencies: ["CSpawn"], swiftSettings: strict),
+        .target(name: "YAML", dependencies: ["CYAML"], swiftSettings: strict),
+        .target(name: "OCIRegistry", dependencies: ["HTTPTransport", "ProcessSpawn"], swiftSettings: strict),
+        .target(name: "OpenShiftCredentials", dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
+                swiftSettings: strict),
         .target(name: "FuzzSupport", path: "Harnesses/FuzzSupport"),
 
         harness("fuzz-reference", ["OCIRegistry"]),

@@ -44,13 +44,22 @@ public struct RegistryCredential: Sendable, Equatable, CustomStringConvertible, 
 }
 
 public struct AuthFileError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The file is missing, unreadable or malformed.
+        case file
+        /// A credential helper the file names failed (not found is not a failure: no credentials).
+        case helper
+    }
+
     /// The file (or `docker-credential-NAME` helper) concerned.
     public var path: String
     public var reason: String
+    public var kind: Kind
 
-    public init(path: String, reason: String) {
+    public init(path: String, reason: String, kind: Kind = .file) {
         self.path = path
         self.reason = reason
+        self.kind = kind
     }
 
     public var description: String { "\(path): \(reason)" }
@@ -130,7 +139,7 @@ public struct AuthFile: Sendable {
     /// then `auths` (repository-scoped keys "host/ns/repo" beat "host"), then credsStore; across
     /// files the first match wins. `auths` entries are preferred to credsStore so a configured
     /// store is only spawned when the file itself has nothing.
-    public func credential(host: String, repository: String?) throws -> RegistryCredential? {
+    public func credential(host: String, repository: String?) async throws -> RegistryCredential? {
         let (h, _) = Self.normalizeKey(host)
         var repo = repository.map { String(DiagnosticText.trim($0)).trimmingSlashes() }
         if h == "docker.io", let r = repo, !r.isEmpty, !r.contains("/") { repo = "library/" + r }
@@ -141,7 +150,7 @@ public struct AuthFile: Sendable {
 
         for source in sources {
             if let helper = source.credHelpers.first(where: { $0.host == h }) {
-                if let c = try CredentialHelper.get(helper: helper.helper, serverURL: server,
+                if let c = try await CredentialHelper.get(helper: helper.helper, serverURL: server,
                                                     environment: environment) {
                     return c
                 }
@@ -161,7 +170,7 @@ public struct AuthFile: Sendable {
                 if let c = try Self.decodeEntry(entry, path: source.path) { return c }
             }
             if let store = source.credsStore {
-                if let c = try CredentialHelper.get(helper: store, serverURL: server, environment: environment) {
+                if let c = try await CredentialHelper.get(helper: store, serverURL: server, environment: environment) {
                     return c
                 }
             }

@@ -477,26 +477,46 @@ public final class ClusterSession: Sendable {
     }
 }
 
-/// Tokens created in this process, so SIGINT/SIGTERM handlers can revoke them before exit.
+/// Tokens created in this process by a password login: revoked on every way out of the process
+/// (normal exit, failure, SIGINT/SIGTERM) unless the user keeps them.
 public final class CreatedTokens: Sendable {
     public static let shared = CreatedTokens()
-    private let sessions = Locked<[ObjectIdentifier: ClusterSession]>([:])
+    private struct Ledger: Sendable {
+        var sessions: [ObjectIdentifier: ClusterSession] = [:]
+        /// `--keep-tokens`: nothing created from now on is tracked, nothing tracked is revoked.
+        var keepingAll = false
+    }
+    private let ledger = Locked(Ledger())
 
     init() {}
 
-    func register(_ session: ClusterSession) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
-    func remove(_ session: ClusterSession) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
+    func register(_ session: ClusterSession) {
+        ledger.withLock { l in
+            if !l.keepingAll { l.sessions[ObjectIdentifier(session)] = session }
+        }
+    }
 
-    /// Sessions whose token has not been revoked yet.
-    public var count: Int { sessions.withLock { $0.count } }
+    func remove(_ session: ClusterSession) { _ = ledger.withLock { $0.sessions.removeValue(forKey: ObjectIdentifier(session)) } }
 
-    /// Stops tracking every token (for `--keep-tokens`): `revokeAll()` then does nothing.
-    public func forgetAll() { sessions.withLock { $0.removeAll() } }
+    /// Sessions whose token is still to be revoked.
+    public var count: Int { ledger.withLock { $0.sessions.count } }
+
+    /// Keeps this session's token beyond the run (written to an auth file, printed, or `--keep-tokens`).
+    public func keep(_ session: ClusterSession) { remove(session) }
+
+    /// `--keep-tokens`: every token created in this process, before or after this call, is kept; the
+    /// exit and signal paths then revoke nothing.
+    public func keepAll() {
+        ledger.withLock { l in
+            l.keepingAll = true
+            l.sessions.removeAll()
+        }
+    }
 
     /// Revokes every token created by a password login in this process, in parallel (each DELETE is
     /// capped at 10 s). Safe to call more than once and concurrently with `revokeIfCreated()`.
     public func revokeAll() async {
-        let all = sessions.withLock { Array($0.values) }
+        let all = ledger.withLock { Array($0.sessions.values) }
         await withTaskGroup(of: Void.self) { group in
             for session in all { group.addTask { await session.revokeIfCreated() } }
         }

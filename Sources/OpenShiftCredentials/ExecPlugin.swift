@@ -1,4 +1,5 @@
 import FoundationEssentials
+import ProcessSpawn
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -27,7 +28,8 @@ enum ExecPlugin {
     }
 
     static func run(_ config: Kubeconfig.ExecConfig, user: String, cluster: Cluster?, environment: [String: String],
-                    interactive: Bool, log: @escaping @Sendable (String) -> Void) async throws(OpenShiftError) -> ExecCredentialResult {
+                    interactive: Bool, timeoutSeconds: Double? = nil,
+                    log: @escaping @Sendable (String) -> Void) async throws(OpenShiftError) -> ExecCredentialResult {
         let known = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"]
         guard known.contains(config.apiVersion) else {
             throw OpenShiftError(.usage, "exec plugin of user \"\(user)\": unsupported apiVersion \"\(config.apiVersion)\" (use client.authentication.k8s.io/v1)")
@@ -53,19 +55,45 @@ enum ExecPlugin {
                                                cluster: config.provideClusterInfo ? cluster : nil)
 
         log("exec plugin: running \(path) for user \(user)")
-        let argv = [config.command] + config.args
-        let envp = env.map { "\($0.key)=\($0.value)" }.sorted()
-        let outcome = await runOnThread { spawnAndCollect(path: path, argv: argv, envp: envp, stdinFromTerminal: useTerminal) }
-        switch outcome {
-        case .spawnFailed(let err):
-            throw OpenShiftError(.usage, "cannot run exec plugin \(config.command) of user \"\(user)\": \(String(cString: strerror(err)))")
-        case .finished(let status, let stdout):
-            guard status == 0 else {
-                throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" failed (exit status \(status)); see its messages above")
-            }
-            return try parse(stdout, apiVersion: config.apiVersion, command: config.command, user: user)
+        // client-go waits forever; a pipeline must not. A plugin talking to the user (device code,
+        // browser login) gets longer.
+        let limit = timeoutSeconds ?? (useTerminal ? interactiveTimeoutSeconds : timeoutSecondsDefault)
+        let request = Spawner.Request(executable: path, arguments: [config.command] + config.args,
+                                      environment: env.map { "\($0.key)=\($0.value)" }.sorted(),
+                                      input: useTerminal ? .inherit : .none,
+                                      errorOutput: .inherit,   // its messages are for the user, as with kubectl
+                                      timeoutSeconds: limit, maxOutputBytes: 1 << 20)
+        let outcome: Spawner.Outcome
+        do {
+            outcome = try await Spawner.run(request)
+        } catch {
+            throw OpenShiftError(.usage, "cannot run exec plugin \(config.command) of user \"\(user)\": \(String(cString: strerror(error.errno)))")
+        }
+        if outcome.cancelled {
+            throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" was stopped: interrupted")
+        }
+        if outcome.timedOut {
+            throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" did not finish within \(Self.seconds(limit)) s and was stopped; check that it can run without a prompt (interactiveMode), or use a token")
+        }
+        if outcome.truncated {
+            throw OpenShiftError(.protocolError, "exec plugin \(config.command) of user \"\(user)\" printed more than 1 MiB")
+        }
+        switch outcome.termination {
+        case .exited(0):
+            return try parse(outcome.stdout, apiVersion: config.apiVersion, command: config.command, user: user)
+        case .exited(let status):
+            throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" failed (exit status \(status)); see its messages above")
+        case .signalled(let sig):
+            throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" was killed by signal \(sig)")
         }
     }
+
+    /// Without a terminal: long enough for a cloud CLI's cold start and a token refresh round trip.
+    static let timeoutSecondsDefault: Double = 60
+    /// With a terminal, the user may be typing a password or finishing a browser login.
+    static let interactiveTimeoutSeconds: Double = 300
+
+    static func seconds(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }
 
     static func parse(_ stdout: [UInt8], apiVersion: String, command: String, user: String) throws(OpenShiftError) -> ExecCredentialResult {
         struct Output: Decodable {
@@ -123,63 +151,5 @@ enum ExecPlugin {
             if FileSystem.isExecutable(candidate) { return candidate }
         }
         return nil
-    }
-
-    enum Outcome: Sendable {
-        case spawnFailed(Int32)
-        case finished(status: Int32, stdout: [UInt8])
-    }
-
-    /// posix_spawn with stdout on a pipe (1 MiB cap), stderr inherited (plugins print hints there),
-    /// stdin from /dev/null unless the plugin may talk to the terminal. Blocks: call on a thread.
-    static func spawnAndCollect(path: String, argv: [String], envp: [String], stdinFromTerminal: Bool) -> Outcome {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return .spawnFailed(errno) }
-        let readEnd = fds[0], writeEnd = fds[1]
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
-
-        #if canImport(Darwin)
-        var actions: posix_spawn_file_actions_t? = nil
-        #else
-        var actions = posix_spawn_file_actions_t()
-        #endif
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        if !stdinFromTerminal {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-
-        let cArgv = argv.map { strdup($0) } + [nil]
-        let cEnvp = envp.map { strdup($0) } + [nil]
-        defer {
-            cArgv.forEach { free($0) }
-            cEnvp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cArgv, cEnvp)
-        close(writeEnd)
-        guard rc == 0 else {
-            close(readEnd)
-            return .spawnFailed(rc)
-        }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = read(readEnd, &buf, buf.count)
-            if n > 0 {
-                if out.count < 1 << 20 { out += buf[0..<n] }
-                continue
-            }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        close(readEnd)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
-        let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return .finished(status: code, stdout: out)
     }
 }

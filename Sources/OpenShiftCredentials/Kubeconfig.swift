@@ -1,3 +1,5 @@
+import YAML
+
 /// A merged kubeconfig, read like kubectl reads it (client-go `clientcmd`):
 /// - files in order; missing files of a list are skipped (an explicit `--kubeconfig` must exist);
 /// - `clusters`, `users`, `contexts`: the first file that defines a name wins entirely;
@@ -83,7 +85,8 @@ public struct Kubeconfig: Sendable {
             let path = FileSystem.absolute(raw)
             guard seen.insert(path).inserted else { continue }
             guard FileSystem.exists(path) else {
-                if mustExist { throw OpenShiftError(.usage, "kubeconfig \(raw) does not exist") }
+                // kubectl's words (client-go stats an explicit file and returns the error).
+                if mustExist { throw OpenShiftError(.usage, "the kubeconfig file does not exist: stat \(raw): no such file or directory") }
                 merged.missingFiles.append(raw)
                 continue
             }
@@ -99,14 +102,16 @@ public struct Kubeconfig: Sendable {
     /// Parses one file's text; relative paths resolve against the directory of `file`.
     public static func parse(_ text: String, file: String, displayName: String? = nil) throws(OpenShiftError) -> Kubeconfig {
         let shown = displayName ?? file
-        let root: YAMLValue
+        let documents: [YAMLNode]
         do {
-            root = try YAMLParser.parse(text)
+            // Merge keys are applied below, the way go-yaml v2 (kubectl's parser) applies them.
+            documents = try YAMLDocuments.parse(text, applyingMergeKeys: false)
         } catch {
             throw OpenShiftError(.usage, "kubeconfig \(shown) is not valid YAML (\(error.description))")
         }
         var reader = Reader(file: file, shown: shown)
-        return try reader.read(root)
+        // kubectl decodes the first document only; the others are ignored.
+        return try reader.read(documents.first ?? YAMLNode(content: .scalar(""), line: 1, column: 1, isPlainScalar: true))
     }
 
     /// Later files only add names not yet defined; scalars only fill what is still unset.
@@ -119,8 +124,10 @@ public struct Kubeconfig: Sendable {
     }
 
     private var filesForMessages: String {
-        let all = files + missingFiles
-        return all.isEmpty ? "no kubeconfig file found" : "files: " + all.joined(separator: ", ")
+        if files.isEmpty {
+            return missingFiles.isEmpty ? "no kubeconfig file given" : "no kubeconfig file exists among: " + missingFiles.joined(separator: ", ")
+        }
+        return "files: " + (files + missingFiles).joined(separator: ", ")
     }
 
     /// The settings of `context` (or `current-context`), validated as client-go validates them.
@@ -135,6 +142,7 @@ public struct Kubeconfig: Sendable {
         }
         guard let ctx = contexts[name] else {
             let known = contexts.keys.sorted()
+            if files.isEmpty { throw OpenShiftError(.usage, "context \"\(name)\" does not exist: \(filesForMessages)") }
             let hint = known.isEmpty ? "it defines no contexts" : "known contexts: " + known.prefix(8).joined(separator: ", ") + (known.count > 8 ? ", ..." : "")
             throw OpenShiftError(.usage, "context \"\(name)\" does not exist in the kubeconfig (\(filesForMessages)); \(hint)")
         }
@@ -236,52 +244,64 @@ private struct Reader {
         OpenShiftError(.usage, "kubeconfig \(shown): \(what)")
     }
 
-    func string(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> String? {
-        guard let node, !node.isNull else { return nil }
-        guard let s = node.scalarString else { throw bad("\(field) must be a string, not \(node.kindName)") }
-        return s
+    func string(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> String? {
+        guard let node else { return nil }
+        switch GoYAML.scalar(node) {
+        case .null: return nil
+        case .string(let s): return s
+        case .bool: throw bad("\(field) must be a string, not a boolean (quote it)")
+        case .number: throw bad("\(field) must be a string, not a number (quote it)")
+        case nil: throw bad("\(field) must be a string, not \(node.kindName)")
+        }
     }
 
-    func nonEmpty(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> String? {
+    func nonEmpty(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> String? {
         let s = try string(node, field)
         return s?.isEmpty == true ? nil : s
     }
 
-    func bool(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> Bool {
-        guard let node, !node.isNull else { return false }
-        guard let b = node.boolValue else { throw bad("\(field) must be true or false") }
-        return b
+    func bool(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> Bool {
+        guard let node else { return false }
+        switch GoYAML.scalar(node) {
+        case .null: return false
+        case .bool(let b): return b
+        default: throw bad("\(field) must be true or false (unquoted)")
+        }
     }
 
-    func path(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> String? {
+    func path(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> String? {
         try nonEmpty(node, field).map { FileSystem.resolve($0, against: directory) }
     }
 
-    func data(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> [UInt8]? {
+    func data(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> [UInt8]? {
         guard let text = try nonEmpty(node, field) else { return nil }
         guard let bytes = Base64.decode(text) else { throw bad("\(field) is not valid base64") }
         return bytes
     }
 
-    func list(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> [YAMLValue] {
+    func list(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> [YAMLNode] {
         guard let node, !node.isNull else { return [] }
-        guard case .sequence(let items) = node else { throw bad("\(field) must be a list, not \(node.kindName)") }
+        guard let items = node.sequence else { throw bad("\(field) must be a list, not \(node.kindName)") }
         return items
     }
 
-    func mapping(_ node: YAMLValue?, _ field: String) throws(OpenShiftError) -> YAMLValue? {
+    func mapping(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> GoYAML.Fields? {
         guard let node, !node.isNull else { return nil }
-        guard case .mapping = node else { throw bad("\(field) must be a mapping, not \(node.kindName)") }
-        return node
+        guard node.mapping != nil else { throw bad("\(field) must be a mapping, not \(node.kindName)") }
+        do {
+            return try GoYAML.fields(node)
+        } catch {
+            throw bad("\(field): line \(error.line): \(error.message)")
+        }
     }
 
     /// Entries of a named list (`clusters`, `users`, `contexts`); unnamed entries are skipped, a name
     /// repeated within one file is an error (client-go's conversion rejects it).
-    func named(_ root: YAMLValue, _ field: String, _ body: String) throws(OpenShiftError) -> [(name: String, value: YAMLValue?, index: Int)] {
-        var out: [(name: String, value: YAMLValue?, index: Int)] = []
+    func named(_ root: GoYAML.Fields, _ field: String, _ body: String) throws(OpenShiftError) -> [(name: String, value: GoYAML.Fields?, index: Int)] {
+        var out: [(name: String, value: GoYAML.Fields?, index: Int)] = []
         var seen = Set<String>()
-        for (i, item) in try list(root[field], field).enumerated() {
-            guard case .mapping = item else { throw bad("\(field)[\(i)] must be a mapping, not \(item.kindName)") }
+        for (i, node) in try list(root[field], field).enumerated() {
+            guard let item = try mapping(node, "\(field)[\(i)]") else { throw bad("\(field)[\(i)] must be a mapping, not null") }
             guard let name = try string(item["name"], "\(field)[\(i)].name") else { continue }
             guard seen.insert(name).inserted else { throw bad("duplicate name \"\(name)\" in \(field)") }
             out.append((name: name, value: try mapping(item[body], "\(field)[\(i)].\(body)"), index: i))
@@ -289,18 +309,20 @@ private struct Reader {
         return out
     }
 
-    mutating func read(_ root: YAMLValue) throws(OpenShiftError) -> Kubeconfig {
+    mutating func read(_ document: YAMLNode) throws(OpenShiftError) -> Kubeconfig {
         var config = Kubeconfig()
         config.files = [shown]
-        if root.isNull { return config }
-        guard case .mapping = root else { throw bad("the document must be a mapping, not \(root.kindName)") }
+        if document.isNull { return config }
+        guard document.mapping != nil, let root = try mapping(document, "the document") else {
+            throw bad("the document must be a mapping, not \(document.kindName)")
+        }
         if let kind = try string(root["kind"], "kind"), !kind.isEmpty, kind != "Config" {
             throw bad("kind is \"\(kind)\", expected Config")
         }
         config.currentContext = try nonEmpty(root["current-context"], "current-context")
 
         for entry in try named(root, "clusters", "cluster") {
-            let c = entry.value ?? .mapping([])
+            let c = entry.value ?? GoYAML.Fields()
             let field = "cluster \"\(entry.name)\""
             config.clusters[entry.name] = Kubeconfig.Cluster(
                 name: entry.name,
@@ -314,7 +336,7 @@ private struct Reader {
         }
 
         for entry in try named(root, "users", "user") {
-            let u = entry.value ?? .mapping([])
+            let u = entry.value ?? GoYAML.Fields()
             let field = "user \"\(entry.name)\""
             var exec: Kubeconfig.ExecConfig?
             if let e = try mapping(u["exec"], "\(field) exec") {
@@ -327,16 +349,21 @@ private struct Reader {
                     args.append(try string(a, "\(field) exec args[\(i)]") ?? "")
                 }
                 var env: [Kubeconfig.ExecEnvVar] = []
-                for (i, v) in try list(e["env"], "\(field) exec env").enumerated() {
+                for (i, node) in try list(e["env"], "\(field) exec env").enumerated() {
+                    let v = try mapping(node, "\(field) exec env[\(i)]") ?? GoYAML.Fields()
                     guard let n = try nonEmpty(v["name"], "\(field) exec env[\(i)].name") else {
                         throw bad("\(field) exec env[\(i)] has no name")
                     }
                     env.append(.init(name: n, value: try string(v["value"], "\(field) exec env[\(i)].value") ?? ""))
                 }
+                let apiVersion = try nonEmpty(e["apiVersion"], "\(field) exec apiVersion") ?? ""
+                var interactiveMode = try nonEmpty(e["interactiveMode"], "\(field) exec interactiveMode")
+                // client-go's v1beta1 defaulting (v1 requires the field).
+                if interactiveMode == nil && apiVersion == "client.authentication.k8s.io/v1beta1" { interactiveMode = "IfAvailable" }
                 exec = Kubeconfig.ExecConfig(
-                    apiVersion: try nonEmpty(e["apiVersion"], "\(field) exec apiVersion") ?? "",
+                    apiVersion: apiVersion,
                     command: command, args: args, env: env,
-                    interactiveMode: try nonEmpty(e["interactiveMode"], "\(field) exec interactiveMode"),
+                    interactiveMode: interactiveMode,
                     installHint: try nonEmpty(e["installHint"], "\(field) exec installHint"),
                     provideClusterInfo: try bool(e["provideClusterInfo"], "\(field) exec provideClusterInfo"))
             }
@@ -360,7 +387,7 @@ private struct Reader {
         }
 
         for entry in try named(root, "contexts", "context") {
-            let c = entry.value ?? .mapping([])
+            let c = entry.value ?? GoYAML.Fields()
             let field = "context \"\(entry.name)\""
             config.contexts[entry.name] = Kubeconfig.Context(
                 name: entry.name,

@@ -58,14 +58,17 @@ enum Base64 {
     static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
     static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
 
-    /// Standard base64 as Go decodes kubeconfig `[]byte` fields: line breaks and blanks ignored,
-    /// padding optional.
+    /// Standard base64 as Go's encoding/json decodes kubeconfig `[]byte` fields (StdEncoding): line
+    /// breaks ignored, padding required, nothing after it, no other blanks.
     static func decode(_ text: String) -> [UInt8]? {
-        var s = text.filter { !$0.isWhitespace }
-        if s.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=")) }) {
+        let s = text.filter { $0 != "\n" && $0 != "\r" }
+        guard s.utf8.count % 4 == 0,
+              s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=") }) else {
             return nil
         }
-        while s.count % 4 != 0 { s += "=" }
+        if let pad = s.firstIndex(of: "="), s[pad...].contains(where: { $0 != "=" }) || s.distance(from: pad, to: s.endIndex) > 2 {
+            return nil
+        }
         return Data(base64Encoded: s).map { Array($0) }
     }
 
@@ -76,39 +79,6 @@ enum Base64 {
         while s.hasSuffix("=") { s.removeLast() }
         return s
     }
-}
-
-/// Runs blocking work (waiting for a child process) on its own thread, never on the cooperative pool.
-func runOnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-        let job = ThreadJob { c.resume(returning: body()) }
-        let arg = Unmanaged.passRetained(job).toOpaque()
-        #if canImport(Darwin)
-        var tid: pthread_t? = nil
-        #else
-        var tid = pthread_t()
-        #endif
-        let rc = pthread_create(&tid, nil, { arg in
-            let job = Unmanaged<ThreadJob>.fromOpaque(arg!).takeRetainedValue()
-            job.run()
-            return nil
-        }, arg)
-        if rc == 0 {
-            #if canImport(Darwin)
-            if let tid { pthread_detach(tid) }
-            #else
-            pthread_detach(tid)
-            #endif
-        } else {
-            Unmanaged<ThreadJob>.fromOpaque(arg).release()
-            c.resume(returning: body())   // no thread: run inline rather than fail
-        }
-    }
-}
-
-private final class ThreadJob: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 /// Minimal JSON string literal (exec plugin input, request bodies).

@@ -8,6 +8,13 @@ public enum YAMLDocuments {
     public static let maxNodes = 1_000_000
 
     public static func parse(_ text: String) throws(YAMLError) -> [YAMLNode] {
+        try parse(text, applyingMergeKeys: true)
+    }
+
+    /// `applyingMergeKeys: false` leaves `<<` pairs in the mappings (aliases still resolved), for a
+    /// consumer that must merge as another YAML library does: go-yaml v2, which kubectl uses, lets a
+    /// `<<` written after a key override it, where the YAML merge-key type says explicit keys win.
+    public static func parse(_ text: String, applyingMergeKeys: Bool) throws(YAMLError) -> [YAMLNode] {
         let bytes = Array(text.utf8)
         do {
             return try bytes.withUnsafeBufferPointer { buffer in
@@ -18,7 +25,7 @@ public enum YAMLDocuments {
                 defer { yaml_parser_delete(&parser) }
                 // libyaml reads the buffer while parsing only; it stays alive for this whole closure.
                 yaml_parser_set_input_string(&parser, buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, buffer.count)
-                var builder = TreeBuilder()
+                var builder = TreeBuilder(applyingMergeKeys: applyingMergeKeys)
                 while true {
                     var event = yaml_event_t()
                     guard yaml_parser_parse(&parser, &event) == 1 else { throw parserError(parser) }
@@ -54,6 +61,9 @@ private struct TreeBuilder {
         var tag: String?
         var anchor: String?
     }
+
+    let applyingMergeKeys: Bool
+    init(applyingMergeKeys: Bool) { self.applyingMergeKeys = applyingMergeKeys }
 
     var documents: [YAMLNode] = []
     private var stack: [Collection] = []
@@ -101,7 +111,7 @@ private struct TreeBuilder {
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             let done = stack.removeLast()
             let content: YAMLNode.Content = done.isMapping
-                ? .mapping(try Self.applyingMerges(done.items))
+                ? .mapping(applyingMergeKeys ? try Self.applyingMerges(done.items) : Self.pairs(done.items))
                 : .sequence(done.items)
             let node = YAMLNode(content: content, line: done.line, column: done.column, tag: done.tag)
             if let anchor = done.anchor { anchors[anchor] = (node, done.size) }
@@ -137,7 +147,7 @@ private struct TreeBuilder {
     /// Applies `<<` keys as YAML's merge-key type says: keys written in the mapping win over merged
     /// ones, and among several merged mappings the earlier one wins. Merged pairs take the place of
     /// the `<<` key.
-    static func applyingMerges(_ flat: [YAMLNode]) throws -> [YAMLPair] {
+    static func pairs(_ flat: [YAMLNode]) -> [YAMLPair] {
         var pairs: [YAMLPair] = []
         pairs.reserveCapacity(flat.count / 2)
         var i = 0
@@ -145,6 +155,11 @@ private struct TreeBuilder {
             pairs.append(YAMLPair(key: flat[i], value: flat[i + 1]))
             i += 2
         }
+        return pairs
+    }
+
+    static func applyingMerges(_ flat: [YAMLNode]) throws -> [YAMLPair] {
+        let pairs = pairs(flat)
         guard pairs.contains(where: { isMergeKey($0.key) }) else { return pairs }
         var explicit = Set<String>()
         for p in pairs where !isMergeKey(p.key) {

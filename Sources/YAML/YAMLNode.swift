@@ -90,3 +90,10 @@ public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { line > 0 ? "line \(line): \(message)" : message }
 }
+
+extension YAMLNode {
+    /// A `<<` key (plain or tagged `!!merge`), for consumers parsing with `applyingMergeKeys: false`.
+    public var isMergeKey: Bool {
+        scalar == "<<" && (tag == "tag:yaml.org,2002:merge" || (tag == nil && isPlainScalar))
+    }
+}

@@ -67,6 +67,8 @@ struct CopyCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = Environment.all()
         let log = global.log
+        // Before any login: the exit and signal paths must know that every token is to be kept.
+        if keepTokens { CreatedTokens.shared.keepAll() }
         var sessions: [ClusterSession] = []
         do {
             try SideResolver(options: src, global: global, environment: environment, log: log).checkRegistryCredentialKinds()

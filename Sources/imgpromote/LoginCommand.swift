@@ -28,6 +28,7 @@ struct LoginCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if keepTokens { CreatedTokens.shared.keepAll() }
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
         guard let session = try await resolver.openSession() else { return }
         let keep = keepTokens || showToken || side.authfile != nil
@@ -55,7 +56,7 @@ struct LoginCommand: AsyncParsableCommand {
             await session.revokeIfCreated()
             throw error
         }
-        if !keep { await session.revokeIfCreated() }
+        if keep { CreatedTokens.shared.keep(session) } else { await session.revokeIfCreated() }
     }
 }
 

@@ -36,7 +36,7 @@ struct SideResolver<Side: SideName> {
 
     func clusterOptions() throws -> ClusterSideOptions {
         ClusterSideOptions(clusterURL: options.cluster, context: options.context,
-                           kubeconfigPaths: global.kubeconfigPaths(environment),
+                           kubeconfigPaths: global.kubeconfigPaths(environment), kubeconfigExplicit: global.kubeconfig != nil,
                            username: username, password: try password(), token: try token(),
                            tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
@@ -141,7 +141,7 @@ struct SideResolver<Side: SideName> {
 struct AuthFileCredentials: CredentialProvider {
     let file: AuthFile
     func credential(host: String, repository: String?) async throws -> RegistryCredential? {
-        try file.credential(host: host, repository: repository)
+        try await file.credential(host: host, repository: repository)
     }
 }
 

@@ -3,6 +3,7 @@ import Dispatch
 import HTTPTransport
 import OCIRegistry
 import OpenShiftCredentials
+import ProcessSpawn
 import SupplyChain
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +21,8 @@ struct IMGPromote: AsyncParsableCommand {
         subcommands: [CopyCommand.self, TagCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
 
-/// Maps any error to the contract's exit status and one line that says what to do.
+/// Maps any error to the contract's exit status and one line that says what to do. The one place
+/// where error types meet exit codes.
 func exitStatus(for error: any Error) -> (Int32, String) {
     switch error {
     case let e as CLIError: return (e.exitCode, e.message)
@@ -28,11 +30,35 @@ func exitStatus(for error: any Error) -> (Int32, String) {
     case let e as OpenShiftError: return (e.exitCode, e.description)
     case let e as ImageAccessDenied: return (4, render(e))
     case let e as PolicyRefusal: return (8, e.message)   // no signature / another key / another digest
+    case let e as AuthFileError:
+        switch e.kind {
+        case .file: return (2, e.description)
+        case .helper: return (3, e.description + "; fix the credential helper, or remove it (credHelpers or credsStore) from the auth file")
+        }
     case let e as TransportError:
         return (e.kind == .cancelled ? 130 : 6, e.description)
     case is CancellationError: return (130, "interrupted")
+    case let e as ExitCode: return (e.rawValue, "")
     default: return (1, "\(error)")
     }
+}
+
+/// Every exit goes through here: tokens this run created by a password login are revoked first
+/// (unless kept: `--keep-tokens`, or a token the user asked for).
+func finish(_ code: Int32) async -> Never {
+    await CreatedTokens.shared.revokeAll()
+    Spawner.signalAll(SIGKILL)   // no credential helper or exec plugin outlives us (normally none runs)
+    exit(code)
+}
+
+/// Reports a failure of a parsed command (one line) and exits with its status.
+func fail(_ error: any Error) async -> Never {
+    let sig = Interruption.shared.current
+    if sig != 0 { await finish(128 + sig) }
+    let (code, message) = exitStatus(for: error)
+    let line = message.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+    if !line.isEmpty { printErr("imgpromote: " + line) }
+    await finish(code)
 }
 
 /// The signal that interrupted this run, if any: whichever path exits first reports 128 + signal.
@@ -58,10 +84,12 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
         let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         source.setEventHandler {
             guard Interruption.shared.record(sig) else { return }
-            printErr("imgpromote: interrupted; cancelling transfers and revoking tokens")
+            printErr("imgpromote: interrupted; cancelling transfers" + (CreatedTokens.shared.count > 0 ? " and revoking tokens" : ""))
             HTTPClient.shared.cancelAll()
+            Spawner.signalAll(SIGTERM)
             Task {
                 await CreatedTokens.shared.revokeAll()
+                Spawner.signalAll(SIGKILL)
                 exit(128 + sig)
             }
         }
@@ -74,31 +102,13 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
 func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
 
 let signalSources = installSignalHandlers()
+var command: any ParsableCommand
 do {
-    var command = try IMGPromote.parseAsRoot()
-    if var asyncCommand = command as? any AsyncParsableCommand {
-        try await runAsync(&asyncCommand)
-    } else {
-        try command.run()
-    }
-    exit(0)
-} catch let error where error is CLIError || error is RegistryError || error is OpenShiftError
-            || error is ImageAccessDenied || error is TransportError || error is CancellationError
-            || error is PolicyRefusal {
-    let sig = Interruption.shared.current
-    if sig != 0 {
-        // The command's own cleanup has revoked its tokens; make sure every other one is too.
-        await CreatedTokens.shared.revokeAll()
-        exit(128 + sig)
-    }
-    let (code, message) = exitStatus(for: error)
-    printErr("imgpromote: " + message)
-    exit(code)
+    command = try IMGPromote.parseAsRoot()
+} catch let error as CLIError {
+    await fail(error)
 } catch {
-    if let cli = CLIError.thrownByValidate(error) {
-        printErr("imgpromote: " + cli.message)
-        exit(cli.exitCode)
-    }
+    if let cli = CLIError.thrownByValidate(error) { await fail(cli) }
     // Parse errors, --help and the like: ArgumentParser's text, but usage errors exit 2 (contract).
     let code = IMGPromote.exitCode(for: error)
     if code == .success {
@@ -107,3 +117,13 @@ do {
     printErr(IMGPromote.fullMessage(for: error))
     exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
 }
+do {
+    if var asyncCommand = command as? any AsyncParsableCommand {
+        try await runAsync(&asyncCommand)
+    } else {
+        try command.run()
+    }
+} catch {
+    await fail(error)
+}
+await finish(0)

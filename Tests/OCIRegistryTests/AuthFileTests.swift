@@ -67,6 +67,18 @@ private func authError(_ body: () throws -> Void) -> AuthFileError? {
     }
 }
 
+private func authErrorAsync(_ body: () async throws -> Void) async -> AuthFileError? {
+    do {
+        try await body()
+        return nil
+    } catch let e as AuthFileError {
+        return e
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
+}
+
 private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryCredential {
     RegistryCredential(username: u, password: p, identityToken: token)
 }
@@ -110,19 +122,19 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         #expect(authError { _ = try load(store) } != nil)
     }
 
-    @Test func emptyAndUnknown() throws {
+    @Test func emptyAndUnknown() async throws {
         let s = try Scratch()
-        #expect(try load(s.write("empty.json", "")).credential(host: "quay.io", repository: nil) == nil)
-        #expect(try load(s.write("blank.json", " \n\t")).credential(host: "quay.io", repository: nil) == nil)
-        #expect(try load(s.write("obj.json", "{}")).credential(host: "quay.io", repository: nil) == nil)
+        #expect(try await load(s.write("empty.json", "")).credential(host: "quay.io", repository: nil) == nil)
+        #expect(try await load(s.write("blank.json", " \n\t")).credential(host: "quay.io", repository: nil) == nil)
+        #expect(try await load(s.write("obj.json", "{}")).credential(host: "quay.io", repository: nil) == nil)
         let unknown = try s.write("unknown.json", """
         {"HttpHeaders": {"User-Agent": "x"}, "psFormat": "table", "experimental": "enabled", "currentContext": "x",
          "auths": {"quay.io": {"auth": "\(b64("u:p"))", "email": "a@b.c", "extra": [1, {"k": null}]}},
          "proxies": {"default": {"httpProxy": "http://p:3128"}}, "nulls": null, "n": -1.5e3}
         """)
-        #expect(try load(unknown).credential(host: "quay.io", repository: nil) == cred("u", "p"))
+        #expect(try await load(unknown).credential(host: "quay.io", repository: nil) == cred("u", "p"))
         let bom = try s.write("bom.json", [0xEF, 0xBB, 0xBF] + Array(#"{"auths":{"q.io":{"auth":"\#(b64("a:b"))"}}}"#.utf8))
-        #expect(try load(bom).credential(host: "q.io", repository: nil) == cred("a", "b"))
+        #expect(try await load(bom).credential(host: "q.io", repository: nil) == cred("a", "b"))
     }
 
     @Test func hugeFile() throws {
@@ -132,7 +144,7 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         #expect(e.reason.contains("limit"))
     }
 
-    @Test func hostKeys() throws {
+    @Test func hostKeys() async throws {
         let s = try Scratch()
         let f = try s.write("auth.json", """
         {"auths": {
@@ -145,22 +157,22 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         }}
         """)
         let a = try load(f)
-        #expect(try a.credential(host: "quay.io", repository: "ns/app") == cred("quay", "pw"))
-        #expect(try a.credential(host: "QUAY.IO", repository: nil) == cred("quay", "pw"))
-        #expect(try a.credential(host: "registry.example.com", repository: "x") == cred("legacy", "pw"))
-        #expect(try a.credential(host: "localhost:5000", repository: "x") == cred("local", "pw"))
-        #expect(try a.credential(host: "localhost", repository: "x") == nil)
-        #expect(try a.credential(host: "localhost:5001", repository: "x") == nil)
+        #expect(try await a.credential(host: "quay.io", repository: "ns/app") == cred("quay", "pw"))
+        #expect(try await a.credential(host: "QUAY.IO", repository: nil) == cred("quay", "pw"))
+        #expect(try await a.credential(host: "registry.example.com", repository: "x") == cred("legacy", "pw"))
+        #expect(try await a.credential(host: "localhost:5000", repository: "x") == cred("local", "pw"))
+        #expect(try await a.credential(host: "localhost", repository: "x") == nil)
+        #expect(try await a.credential(host: "localhost:5001", repository: "x") == nil)
         for hub in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
-            #expect(try a.credential(host: hub, repository: "library/nginx") == cred("hub", "pw"))
+            #expect(try await a.credential(host: hub, repository: "library/nginx") == cred("hub", "pw"))
         }
-        #expect(try a.credential(host: "mixed.example.com:8443", repository: nil) == cred("mixed", "pw"))
-        #expect(try a.credential(host: "[::1]:5000", repository: nil) == cred("v6", "pw"))
-        #expect(try a.credential(host: "quay.io.evil.com", repository: nil) == nil)
-        #expect(try a.credential(host: "example.com", repository: nil) == nil)
+        #expect(try await a.credential(host: "mixed.example.com:8443", repository: nil) == cred("mixed", "pw"))
+        #expect(try await a.credential(host: "[::1]:5000", repository: nil) == cred("v6", "pw"))
+        #expect(try await a.credential(host: "quay.io.evil.com", repository: nil) == nil)
+        #expect(try await a.credential(host: "example.com", repository: nil) == nil)
     }
 
-    @Test func repositoryScopedKeys() throws {
+    @Test func repositoryScopedKeys() async throws {
         let s = try Scratch()
         let f = try s.write("auth.json", """
         {"auths": {
@@ -173,23 +185,23 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         }}
         """)
         let a = try load(f)
-        #expect(try a.credential(host: "quay.io", repository: "ns/repo") == cred("C", "c"))
-        #expect(try a.credential(host: "quay.io", repository: "ns/repo/sub") == cred("C", "c"))
-        #expect(try a.credential(host: "quay.io", repository: "ns/repo2") == cred("B", "b"))
-        #expect(try a.credential(host: "quay.io", repository: "ns") == cred("B", "b"))
-        #expect(try a.credential(host: "quay.io", repository: "nsx/repo") == cred("A", "a"))
-        #expect(try a.credential(host: "quay.io", repository: "other") == cred("A", "a"))
-        #expect(try a.credential(host: "quay.io", repository: nil) == cred("A", "a"))
+        #expect(try await a.credential(host: "quay.io", repository: "ns/repo") == cred("C", "c"))
+        #expect(try await a.credential(host: "quay.io", repository: "ns/repo/sub") == cred("C", "c"))
+        #expect(try await a.credential(host: "quay.io", repository: "ns/repo2") == cred("B", "b"))
+        #expect(try await a.credential(host: "quay.io", repository: "ns") == cred("B", "b"))
+        #expect(try await a.credential(host: "quay.io", repository: "nsx/repo") == cred("A", "a"))
+        #expect(try await a.credential(host: "quay.io", repository: "other") == cred("A", "a"))
+        #expect(try await a.credential(host: "quay.io", repository: nil) == cred("A", "a"))
         // An empty (credsStore placeholder) entry falls through to the less specific one.
-        #expect(try a.credential(host: "quay.io", repository: "empty/x") == cred("A", "a"))
-        #expect(try a.credential(host: "registry-1.docker.io", repository: "nginx") == cred("D", "d"))
-        #expect(try a.credential(host: "docker.io", repository: "library/nginx") == cred("D", "d"))
-        #expect(try a.credential(host: "docker.io", repository: "library/redis") == nil)
-        #expect(try a.credential(host: "ghcr.io", repository: "org/x") == cred("G", "g"))
-        #expect(try a.credential(host: "ghcr.io", repository: "orgx") == nil)
+        #expect(try await a.credential(host: "quay.io", repository: "empty/x") == cred("A", "a"))
+        #expect(try await a.credential(host: "registry-1.docker.io", repository: "nginx") == cred("D", "d"))
+        #expect(try await a.credential(host: "docker.io", repository: "library/nginx") == cred("D", "d"))
+        #expect(try await a.credential(host: "docker.io", repository: "library/redis") == nil)
+        #expect(try await a.credential(host: "ghcr.io", repository: "org/x") == cred("G", "g"))
+        #expect(try await a.credential(host: "ghcr.io", repository: "orgx") == nil)
     }
 
-    @Test func entryForms() throws {
+    @Test func entryForms() async throws {
         let s = try Scratch()
         let f = try s.write("auth.json", """
         {"auths": {
@@ -206,16 +218,16 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         }}
         """)
         let a = try load(f)
-        #expect(try a.credential(host: "colon.io", repository: nil) == cred("user", "pa:ss:"))
-        #expect(try a.credential(host: "fields.io", repository: nil) == cred("fu", "fp"))
-        #expect(try a.credential(host: "token.io", repository: nil) == cred("tu", nil, token: "refresh-123"))
-        #expect(try a.credential(host: "onlytoken.io", repository: nil) == cred(nil, nil, token: "rt"))
-        #expect(try a.credential(host: "unpadded.io", repository: nil) == cred("ab", "c"))
-        #expect(try a.credential(host: "wrapped.io", repository: nil) == cred("wrapped", "user:pw"))
-        #expect(try a.credential(host: "emptypw.io", repository: nil) == cred("user", nil))
-        #expect(try a.credential(host: "unicode.io", repository: nil) == cred("jürgen", "pässwörd✓"))
-        #expect(try a.credential(host: "both.io", repository: nil) == cred("a", "b"))
-        #expect(try a.credential(host: "nulls.io", repository: nil) == cred("n", nil))
+        #expect(try await a.credential(host: "colon.io", repository: nil) == cred("user", "pa:ss:"))
+        #expect(try await a.credential(host: "fields.io", repository: nil) == cred("fu", "fp"))
+        #expect(try await a.credential(host: "token.io", repository: nil) == cred("tu", nil, token: "refresh-123"))
+        #expect(try await a.credential(host: "onlytoken.io", repository: nil) == cred(nil, nil, token: "rt"))
+        #expect(try await a.credential(host: "unpadded.io", repository: nil) == cred("ab", "c"))
+        #expect(try await a.credential(host: "wrapped.io", repository: nil) == cred("wrapped", "user:pw"))
+        #expect(try await a.credential(host: "emptypw.io", repository: nil) == cred("user", nil))
+        #expect(try await a.credential(host: "unicode.io", repository: nil) == cred("jürgen", "pässwörd✓"))
+        #expect(try await a.credential(host: "both.io", repository: nil) == cred("a", "b"))
+        #expect(try await a.credential(host: "nulls.io", repository: nil) == cred("n", nil))
     }
 
     @Test(arguments: [
@@ -226,28 +238,28 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         ("dXNlcg==", "user:password"),                   // "user": no colon
         ("/w==", "UTF-8"),                               // 0xFF
     ])
-    func badAuthValues(_ value: String, _ expected: String) throws {
+    func badAuthValues(_ value: String, _ expected: String) async throws {
         let s = try Scratch()
         let f = try s.write("auth.json", #"{"auths": {"bad.io": {"auth": "\#(value)"}, "good.io": {"auth": "\#(b64("g:g"))"}}}"#)
         let a = try load(f)  // a bad entry does not break the others
-        #expect(try a.credential(host: "good.io", repository: nil) == cred("g", "g"))
-        let e = try #require(authError { _ = try a.credential(host: "bad.io", repository: nil) })
+        #expect(try await a.credential(host: "good.io", repository: nil) == cred("g", "g"))
+        let e = try #require(await authErrorAsync { _ = try await a.credential(host: "bad.io", repository: nil) })
         #expect(e.path == f)
         #expect(e.reason.contains(expected))
         #expect(e.reason.contains("\"bad.io\""))
         if value.count > 4 { #expect(!e.description.contains(value)) }
     }
 
-    @Test func nonStringFields() throws {
+    @Test func nonStringFields() async throws {
         let s = try Scratch()
         let f = try s.write("auth.json", #"{"auths": {"a.io": {"auth": 12}, "b.io": {"identitytoken": {}}, "c.io": {"username": ["x"]}}}"#)
         let a = try load(f)
         for h in ["a.io", "b.io", "c.io"] {
-            #expect(authError { _ = try a.credential(host: h, repository: nil) }?.reason.contains("not a string") == true)
+            #expect(await authErrorAsync { _ = try await a.credential(host: h, repository: nil) }?.reason.contains("not a string") == true)
         }
     }
 
-    @Test func defaultLocations() throws {
+    @Test func defaultLocations() async throws {
         let s = try Scratch()
         let home = s.path + "/home"
         let run = s.path + "/run"
@@ -261,29 +273,29 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         var env = ["HOME": home, "XDG_RUNTIME_DIR": run]
         var a = try AuthFile.load(explicitPath: nil, environment: env)
         #expect(a.paths == [run + "/containers/auth.json", home + "/.config/containers/auth.json", home + "/.docker/config.json"])
-        #expect(try a.credential(host: "a.io", repository: nil) == cred("run", "1"))      // first file wins
-        #expect(try a.credential(host: "b.io", repository: nil) == cred("cfg", "2"))      // falls through
-        #expect(try a.credential(host: "c.io", repository: nil) == cred("docker", "3"))
-        #expect(try a.credential(host: "d.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "a.io", repository: nil) == cred("run", "1"))      // first file wins
+        #expect(try await a.credential(host: "b.io", repository: nil) == cred("cfg", "2"))      // falls through
+        #expect(try await a.credential(host: "c.io", repository: nil) == cred("docker", "3"))
+        #expect(try await a.credential(host: "d.io", repository: nil) == nil)
 
         env["DOCKER_CONFIG"] = s.path + "/dockercfg"
         env["XDG_CONFIG_HOME"] = s.path + "/xdg"
         a = try AuthFile.load(explicitPath: nil, environment: env)
-        #expect(try a.credential(host: "b.io", repository: nil) == cred("xdg", "2"))
-        #expect(try a.credential(host: "c.io", repository: nil) == cred("dcfg", "3"))
+        #expect(try await a.credential(host: "b.io", repository: nil) == cred("xdg", "2"))
+        #expect(try await a.credential(host: "c.io", repository: nil) == cred("dcfg", "3"))
 
         // REGISTRY_AUTH_FILE replaces the XDG_RUNTIME_DIR file; the others still follow.
         env["REGISTRY_AUTH_FILE"] = s.path + "/override.json"
         a = try AuthFile.load(explicitPath: nil, environment: env)
-        #expect(try a.credential(host: "d.io", repository: nil) == cred("override", "4"))
-        #expect(try a.credential(host: "a.io", repository: nil) == nil)
-        #expect(try a.credential(host: "c.io", repository: nil) == cred("dcfg", "3"))
+        #expect(try await a.credential(host: "d.io", repository: nil) == cred("override", "4"))
+        #expect(try await a.credential(host: "a.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "c.io", repository: nil) == cred("dcfg", "3"))
 
         // An explicit path is used alone.
         a = try AuthFile.load(explicitPath: home + "/.docker/config.json", environment: env)
         #expect(a.paths == [home + "/.docker/config.json"])
-        #expect(try a.credential(host: "d.io", repository: nil) == nil)
-        #expect(try a.credential(host: "b.io", repository: nil) == cred("docker", "2"))
+        #expect(try await a.credential(host: "d.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "b.io", repository: nil) == cred("docker", "2"))
 
         // Nothing configured, or only missing files: empty, no error.
         #expect(try AuthFile.load(explicitPath: nil, environment: [:]).paths.isEmpty)
@@ -302,7 +314,7 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
     printf '{"ServerURL":"%s","Username":"u-%s","Secret":"s3cr:et"}' "$server" "$server"
     """
 
-    @Test func credHelperGetsHostOnStdin() throws {
+    @Test func credHelperGetsHostOnStdin() async throws {
         let s = try Scratch()
         let env = try s.helper(Self.echoHelper)
         let f = try s.write("config.json", """
@@ -310,83 +322,110 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
          "auths": {"quay.io:5000": {"auth": "\(b64("file:pw"))"}}}
         """)
         let a = try load(f, env: env)
-        #expect(try a.credential(host: "quay.io:5000", repository: "a/b") == cred("u-quay.io:5000", "s3cr:et"))
-        #expect(try a.credential(host: "GCR.io", repository: nil) == cred("u-gcr.io", "s3cr:et"))
-        #expect(try a.credential(host: "index.docker.io", repository: nil) == cred("u-https://index.docker.io/v1/", "s3cr:et"))
+        #expect(try await a.credential(host: "quay.io:5000", repository: "a/b") == cred("u-quay.io:5000", "s3cr:et"))
+        #expect(try await a.credential(host: "GCR.io", repository: nil) == cred("u-gcr.io", "s3cr:et"))
+        #expect(try await a.credential(host: "index.docker.io", repository: nil) == cred("u-https://index.docker.io/v1/", "s3cr:et"))
     }
 
-    @Test func tokenUsername() throws {
+    @Test func tokenUsername() async throws {
         let s = try Scratch()
         let env = try s.helper(#"cat >/dev/null; printf '{"ServerURL":"x","Username":"<token>","Secret":"refresh-xyz"}'"#)
         let a = try load(s.write("c.json", #"{"credHelpers": {"acr.io": "test"}}"#), env: env)
-        #expect(try a.credential(host: "acr.io", repository: nil) == cred(nil, nil, token: "refresh-xyz"))
+        #expect(try await a.credential(host: "acr.io", repository: nil) == cred(nil, nil, token: "refresh-xyz"))
     }
 
     @Test(arguments: ["garbage SECRETVALUE", "", "[]", #"{"Username": 1, "Secret": "SECRETVALUE"}"#, "{\"Secret\":\"SECRETVALUE\""])
-    func garbageOutput(_ output: String) throws {
+    func garbageOutput(_ output: String) async throws {
         let s = try Scratch()
         let env = try s.helper("cat >/dev/null; printf '%s' '\(output)'")
         let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "test"}}"#), env: env)
-        let e = try #require(authError { _ = try a.credential(host: "h.io", repository: nil) })
+        let e = try #require(await authErrorAsync { _ = try await a.credential(host: "h.io", repository: nil) })
         #expect(e.path == "docker-credential-test")
         #expect(!e.description.contains("SECRETVALUE"))
     }
 
-    @Test func emptySecretIsNoCredential() throws {
+    @Test func emptySecretIsNoCredential() async throws {
         let s = try Scratch()
         let env = try s.helper(#"cat >/dev/null; printf '{"Username":"u","Secret":""}'"#)
         let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "test"}}"#), env: env)
-        #expect(try a.credential(host: "h.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "h.io", repository: nil) == nil)
     }
 
-    @Test func notFoundFallsBackToAuths() throws {
+    @Test func notFoundFallsBackToAuths() async throws {
         let s = try Scratch()
         let env = try s.helper("cat >/dev/null; echo 'credentials not found in native keychain'; exit 1")
         let a = try load(s.write("c.json", """
         {"credHelpers": {"h.io": "test", "n.io": "test"}, "auths": {"h.io": {"auth": "\(b64("file:pw"))"}}}
         """), env: env)
-        #expect(try a.credential(host: "h.io", repository: nil) == cred("file", "pw"))
-        #expect(try a.credential(host: "n.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "h.io", repository: nil) == cred("file", "pw"))
+        #expect(try await a.credential(host: "n.io", repository: nil) == nil)
     }
 
-    @Test func failureIsReported() throws {
+    @Test func failureIsReported() async throws {
         let s = try Scratch()
         let env = try s.helper("cat >/dev/null; echo 'keychain locked' >&2; exit 3")
         let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "test"}}"#), env: env)
-        let e = try #require(authError { _ = try a.credential(host: "h.io", repository: nil) })
+        let e = try #require(await authErrorAsync { _ = try await a.credential(host: "h.io", repository: nil) })
         #expect(e.description == "docker-credential-test: exited with status 3: keychain locked")
 
         let env2 = try s.helper("kill -9 $$", name: "sig")
         let b = try load(s.write("c2.json", #"{"credHelpers": {"h.io": "sig"}}"#), env: env2)
-        #expect(authError { _ = try b.credential(host: "h.io", repository: nil) }?.reason.contains("signal 9") == true)
+        #expect(await authErrorAsync { _ = try await b.credential(host: "h.io", repository: nil) }?.reason.contains("signal 9") == true)
     }
 
-    @Test func missingHelperIsNoCredential() throws {
+    /// We ignore SIGINT/SIGTERM (dispatch sources) and maybe SIGPIPE; a helper starts with the defaults.
+    @Test func helperStartsWithDefaultSignalDispositions() async throws {
+        let s = try Scratch()
+        let env = try s.helper(#"cat >/dev/null; printf '{"Username":"u","Secret":"ign-%s-blk-%s"}' "$(awk '/^SigIgn/{print $2}' /proc/$$/status)" "$(awk '/^SigBlk/{print $2}' /proc/$$/status)""#)
+        let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "test"}}"#), env: env)
+        let saved = [SIGINT, SIGTERM, SIGPIPE].map { ($0, signal($0, SIG_IGN)) }
+        defer { for (sig, handler) in saved { signal(sig, handler) } }
+        let secret = try await a.credential(host: "h.io", repository: nil)?.password ?? ""
+        let parts = secret.split(separator: "-")
+        try #require(parts.count == 4, "\(secret)")
+        let ignored = UInt64(parts[1], radix: 16) ?? .max
+        for sig in [SIGINT, SIGTERM, SIGPIPE] {
+            #expect(ignored & (1 << UInt64(sig - 1)) == 0, "signal \(sig) ignored in the helper: \(secret)")
+        }
+        #expect(UInt64(parts[3], radix: 16) == 0, "no signal blocked in the helper: \(secret)")
+    }
+
+    @Test func hangingHelperTimesOut() async throws {
+        let s = try Scratch()
+        _ = try s.helper("trap '' TERM; cat >/dev/null; sleep 20")
+        let start = ContinuousClock.now
+        let r = try await CredentialHelper.run(executable: s.path + "/bin/docker-credential-test", arguments: ["docker-credential-test", "get"],
+                                         input: Array("h.io".utf8), environment: ["PATH": "/usr/bin:/bin"], timeoutSeconds: 1)
+        #expect(r.timedOut)
+        #expect(ContinuousClock.now - start < .seconds(8))
+    }
+
+    @Test func missingHelperIsNoCredential() async throws {
         let s = try Scratch()
         let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "absent"}, "credsStore": "alsoabsent"}"#),
                          env: ["PATH": s.path + "/bin:/nonexistent"])
-        #expect(try a.credential(host: "h.io", repository: nil) == nil)
-        #expect(try a.credential(host: "x.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "h.io", repository: nil) == nil)
+        #expect(try await a.credential(host: "x.io", repository: nil) == nil)
         // Not executable: treated as not installed.
         try s.write("bin/docker-credential-noexec", "#!/bin/sh\nexit 0\n", mode: 0o644)
         let b = try load(s.write("c2.json", #"{"credsStore": "noexec"}"#), env: ["PATH": s.path + "/bin"])
-        #expect(try b.credential(host: "x.io", repository: nil) == nil)
+        #expect(try await b.credential(host: "x.io", repository: nil) == nil)
     }
 
     @Test(arguments: ["../../bin/sh", "a/b", "x y", "tab\t", ""])
-    func hostileHelperNames(_ name: String) throws {
+    func hostileHelperNames(_ name: String) async throws {
         let s = try Scratch()
         let escaped = name.replacingOccurrences(of: "\t", with: "\\t")
         let a = try load(s.write("c.json", #"{"credsStore": "\#(escaped)", "credHelpers": {"h.io": "\#(escaped)"}}"#),
                          env: ["PATH": "/usr/bin:/bin"])
         if name.isEmpty {
-            #expect(try a.credential(host: "h.io", repository: nil) == nil)  // empty helper = none configured
+            #expect(try await a.credential(host: "h.io", repository: nil) == nil)  // empty helper = none configured
         } else {
-            #expect(authError { _ = try a.credential(host: "h.io", repository: nil) }?.reason.contains("invalid credential helper name") == true)
+            #expect(await authErrorAsync { _ = try await a.credential(host: "h.io", repository: nil) }?.reason.contains("invalid credential helper name") == true)
         }
     }
 
-    @Test func credsStoreOrder() throws {
+    @Test func credsStoreOrder() async throws {
         let s = try Scratch()
         let env = try s.helper(Self.echoHelper)
         try s.write("bin/docker-credential-explode", "#!/bin/sh\necho must-not-run >&2\nexit 7\n", mode: 0o755)
@@ -394,23 +433,23 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         let a = try load(s.write("c.json", """
         {"credsStore": "test", "auths": {"file.io": {"auth": "\(b64("file:pw"))"}, "https://index.docker.io/v1/": {}}}
         """), env: env)
-        #expect(try a.credential(host: "file.io", repository: nil) == cred("file", "pw"))
-        #expect(try a.credential(host: "store.io:444", repository: nil) == cred("u-store.io:444", "s3cr:et"))
-        #expect(try a.credential(host: "registry-1.docker.io", repository: "library/x")
+        #expect(try await a.credential(host: "file.io", repository: nil) == cred("file", "pw"))
+        #expect(try await a.credential(host: "store.io:444", repository: nil) == cred("u-store.io:444", "s3cr:et"))
+        #expect(try await a.credential(host: "registry-1.docker.io", repository: "library/x")
                 == cred("u-https://index.docker.io/v1/", "s3cr:et"))
         let b = try load(s.write("c2.json", #"{"credsStore": "explode", "auths": {"file.io": {"auth": "\#(b64("f:p"))"}}}"#), env: env)
-        #expect(try b.credential(host: "file.io", repository: nil) == cred("f", "p"))
+        #expect(try await b.credential(host: "file.io", repository: nil) == cred("f", "p"))
     }
 
-    @Test func helperThatIgnoresStdinCannotKillUs() throws {
+    @Test func helperThatIgnoresStdinCannotKillUs() async throws {
         let s = try Scratch()
         let script = try s.write("bin/quick", "#!/bin/sh\nexit 0\n", mode: 0o755)
         let big = [UInt8](repeating: 0x61, count: 4 << 20)
-        let r = try CredentialHelper.run(executable: script, arguments: ["quick"], input: big, environment: [:])
+        let r = try await CredentialHelper.run(executable: script, arguments: ["quick"], input: big, environment: [:])
         #expect(r.status == 0)
     }
 
-    @Test func noDeadlockOnLargeOutput() throws {
+    @Test func noDeadlockOnLargeOutput() async throws {
         let s = try Scratch()
         let env = try s.helper("""
         cat >/dev/null
@@ -418,42 +457,42 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         printf '{"Username":"u","Secret":"s"}'
         """)
         let a = try load(s.write("c.json", #"{"credHelpers": {"h.io": "test"}}"#), env: env)
-        #expect(try a.credential(host: "h.io", repository: nil) == cred("u", "s"))
+        #expect(try await a.credential(host: "h.io", repository: nil) == cred("u", "s"))
     }
 
-    @Test func timeout() throws {
+    @Test func timeout() async throws {
         let s = try Scratch()
         let script = try s.write("bin/slow", "#!/bin/sh\nexec sleep 20\n", mode: 0o755)
         let start = ContinuousClock.now
-        let r = try CredentialHelper.run(executable: script, arguments: ["slow"], input: [], environment: ["PATH": "/usr/bin:/bin"],
+        let r = try await CredentialHelper.run(executable: script, arguments: ["slow"], input: [], environment: ["PATH": "/usr/bin:/bin"],
                                          timeoutSeconds: 1)
         #expect(r.timedOut)
         #expect(ContinuousClock.now - start < .seconds(10))
     }
 
-    @Test func environmentIsPassed() throws {
+    @Test func environmentIsPassed() async throws {
         let s = try Scratch()
         let script = try s.write("bin/env", "#!/bin/sh\nprintf '%s|%s' \"$MARKER\" \"$(cat)\"\n", mode: 0o755)
-        let r = try CredentialHelper.run(executable: script, arguments: ["env"], input: Array("in put".utf8),
+        let r = try await CredentialHelper.run(executable: script, arguments: ["env"], input: Array("in put".utf8),
                                          environment: ["MARKER": "m=1 2", "PATH": "/usr/bin:/bin"])
         #expect(String(decoding: r.stdout, as: UTF8.self) == "m=1 2|in put")
     }
 }
 
 @Suite struct AuthFileStoreTests {
-    @Test func createsFileAndDirectories() throws {
+    @Test func createsFileAndDirectories() async throws {
         let s = try Scratch()
         let path = s.path + "/a/b/containers/auth.json"
         try AuthFile.store(host: "quay.io", username: "bob", secret: "p:a:s:s ✓", at: path)
         #expect(try s.mode(path) == 0o600)
         #expect(try s.mode(s.path + "/a") == 0o700)
         #expect(try s.mode(s.path + "/a/b/containers") == 0o700)
-        #expect(try load(path).credential(host: "quay.io", repository: nil) == cred("bob", "p:a:s:s ✓"))
+        #expect(try await load(path).credential(host: "quay.io", repository: nil) == cred("bob", "p:a:s:s ✓"))
         #expect(try s.read(path) == "{\n\t\"auths\": {\n\t\t\"quay.io\": {\n\t\t\t\"auth\": \"\(b64("bob:p:a:s:s ✓"))\"\n\t\t}\n\t}\n}\n")
         #expect(try s.listing(s.path + "/a/b/containers") == ["auth.json"])
     }
 
-    @Test func mergesAndPreserves() throws {
+    @Test func mergesAndPreserves() async throws {
         let s = try Scratch()
         let original = """
         {
@@ -472,9 +511,9 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         #expect(try s.mode(path) == 0o600)
         let text = try s.read(path)
         let a = try load(path, env: ["PATH": "/nonexistent"])
-        #expect(try a.credential(host: "quay.io", repository: nil) == cred("new", "new"))  // entry replaced, token dropped
-        #expect(try a.credential(host: "other.io", repository: nil) == cred("o", "p"))
-        #expect(try a.credential(host: "fresh.io:5000", repository: nil) == cred("f", "f"))
+        #expect(try await a.credential(host: "quay.io", repository: nil) == cred("new", "new"))  // entry replaced, token dropped
+        #expect(try await a.credential(host: "other.io", repository: nil) == cred("o", "p"))
+        #expect(try await a.credential(host: "fresh.io:5000", repository: nil) == cred("f", "f"))
         #expect(text.contains("\"email\": \"x@y\""))
         #expect(text.contains("\"gcr.io\": \"gcloud\""))
         #expect(text.contains("1e400") && text.contains("2.50") && text.contains("-0"))
@@ -488,14 +527,14 @@ private func cred(_ u: String?, _ p: String?, token: String? = nil) -> RegistryC
         #expect(try s.listing(s.path) == ["auth.json"])
     }
 
-    @Test func nullAuthsAndEmptyFile() throws {
+    @Test func nullAuthsAndEmptyFile() async throws {
         let s = try Scratch()
         let p1 = try s.write("one.json", #"{"auths": null}"#)
         try AuthFile.store(host: "q.io", username: "u", secret: "s", at: p1)
-        #expect(try load(p1).credential(host: "q.io", repository: nil) == cred("u", "s"))
+        #expect(try await load(p1).credential(host: "q.io", repository: nil) == cred("u", "s"))
         let p2 = try s.write("two.json", "")
         try AuthFile.store(host: "q.io", username: "u", secret: "s", at: p2)
-        #expect(try load(p2).credential(host: "q.io", repository: nil) == cred("u", "s"))
+        #expect(try await load(p2).credential(host: "q.io", repository: nil) == cred("u", "s"))
     }
 
     @Test func refusesToClobberInvalidFiles() throws {

@@ -102,8 +102,9 @@ final class KubeconfigTests: XCTestCase {
 
     func testBase64DataFields() throws {
         let b64 = Base64.encode(caPEM)
-        // Line-wrapped and unpadded base64 decode as Go decodes it.
-        let wrapped = String(b64.prefix(20)) + "\n    " + String(b64.dropFirst(20))
+        // Line breaks inside the value are ignored, as Go's StdEncoding ignores them (kubectl agrees;
+        // a line break folded into a space by YAML is not, and neither is a missing '=').
+        let wrapped = String(b64.prefix(20)) + "\\n" + String(b64.dropFirst(20))
         let kc = try Kubeconfig.parse("""
         clusters:
         - name: c
@@ -114,7 +115,7 @@ final class KubeconfigTests: XCTestCase {
         - name: u
           user:
             client-certificate-data: \(Base64.encode("CERT"))
-            client-key-data: \(Base64.encode("KEY").replacingAll("=", with: ""))
+            client-key-data: \(Base64.encode("KEY"))
         contexts:
         - name: x
           context: {cluster: c, user: u}
@@ -124,6 +125,9 @@ final class KubeconfigTests: XCTestCase {
         XCTAssertEqual(r.cluster.certificateAuthorityData.map { String(decoding: $0, as: UTF8.self) }, caPEM)
         XCTAssertEqual(r.user?.clientCertificateData.map { String(decoding: $0, as: UTF8.self) }, "CERT")
         XCTAssertEqual(r.user?.clientKeyData.map { String(decoding: $0, as: UTF8.self) }, "KEY")
+        assertOpenShiftError(.usage, contains: ["client-key-data", "base64"]) {
+            try Kubeconfig.parse("users:\n- name: u\n  user: {client-key-data: \(Base64.encode("KEYS").replacingAll("=", with: ""))}\n", file: "/tmp/k")
+        }
         assertOpenShiftError(.usage, contains: ["certificate-authority-data", "base64"]) {
             try Kubeconfig.parse("clusters:\n- name: c\n  cluster: {server: x, certificate-authority-data: 'not base64!'}\n", file: "/tmp/k")
         }
@@ -232,7 +236,7 @@ final class KubeconfigTests: XCTestCase {
         XCTAssertEqual(e.env, [.init(name: "FOO", value: "bar"), .init(name: "EMPTY", value: "")])
         XCTAssertEqual(e.interactiveMode, "IfAvailable")
         XCTAssertTrue(e.provideClusterInfo)
-        XCTAssertEqual(e.installHint, "install oc\nfrom the console\n")
+        XCTAssertEqual(e.installHint, "install oc\nfrom the console", "no line break at the end of the file: none kept (kubectl agrees)")
     }
 
     func testPrintingAResolvedContextShowsNoSecrets() throws {

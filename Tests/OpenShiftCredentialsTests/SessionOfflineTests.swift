@@ -35,7 +35,7 @@ final class SessionOfflineTests: XCTestCase {
         side(&o)
         await assertOpenShiftErrorAsync(.usage, contains: ["no credentials", "IMGPROMOTE_SRC_TOKEN"]) { try await self.open(o) }
         o = ClusterSideOptions(clusterURL: "https://api.x:6443", kubeconfigPaths: ["/no/such/kubeconfig"], kubeconfigExplicit: true, token: "t")
-        await assertOpenShiftErrorAsync(.usage, contains: ["/no/such/kubeconfig does not exist"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.usage, contains: ["stat /no/such/kubeconfig: no such file or directory"]) { try await self.open(o) }
         o = ClusterSideOptions(context: "ghost", kubeconfigPaths: ["/no/such/kubeconfig"])
         await assertOpenShiftErrorAsync(.usage, contains: ["context \"ghost\" does not exist"]) { try await self.open(o) }
     }

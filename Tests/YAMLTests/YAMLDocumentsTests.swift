@@ -165,4 +165,17 @@ final class YAMLDocumentsTests: XCTestCase {
         XCTAssertEqual(root["b"]?.tag, "!custom")
         XCTAssertEqual(root["b"]?.kindName, "a mapping")
     }
+
+    /// Without merging, `<<` pairs stay where they were written (aliases resolved), for a consumer
+    /// that merges like go-yaml v2; a quoted "<<" is no merge key.
+    func testMergeKeysLeftInPlaceOnRequest() throws {
+        let text = "base: &b {k: 1, j: 2}\nm:\n  k: 0\n  <<: *b\n  \"<<\": text\n"
+        let root = try XCTUnwrap(YAMLDocuments.parse(text, applyingMergeKeys: false).first)
+        let pairs = try XCTUnwrap(root["m"]?.mapping)
+        XCTAssertEqual(pairs.map { $0.key.scalar }, ["k", "<<", "<<"])
+        XCTAssertEqual(pairs.map { $0.key.isMergeKey }, [false, true, false])
+        XCTAssertEqual(pairs[1].value["j"]?.scalar, "2")
+        let merged = try XCTUnwrap(YAMLDocuments.parse(text).first?["m"]?.mapping)
+        XCTAssertEqual(merged.map { $0.key.scalar }, ["k", "j", "<<"], "explicit k wins over the merged one")
+    }
 }

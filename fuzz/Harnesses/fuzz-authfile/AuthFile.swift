@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import FuzzSupport
 import OCIRegistry
 
@@ -45,6 +46,19 @@ func isEmptyDirectory(_ path: String) -> Bool {
     return true
 }
 
+/// AuthFile.credential is async (a helper runs on its own thread); libFuzzer's callback is not.
+final class ResultBox<T>: @unchecked Sendable { var value: T? }
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        box.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return box.value!
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     check(isEmptyDirectory(scratch.bin) && isEmptyDirectory(scratch.home),
@@ -53,7 +67,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard let file = try? AuthFile.load(explicitPath: scratch.input, environment: scratch.environment) else { return 0 }
     check(file.paths == [scratch.input], "read other files: \(file.paths)")
     for (host, repo) in hosts {
-        if let c = try? file.credential(host: host, repository: repo) {
+        if let c = blocking({ try? await file.credential(host: host, repository: repo) }) ?? nil {
             _ = c.description
             check(!c.description.contains("password:") || c.description.contains("<redacted>"), "password not redacted")
         }

@@ -1,7 +1,7 @@
 import FuzzSupport
 import OpenShiftCredentials
 
-/// Kubeconfig.parse (and through it the YAML reader, which is internal and only reachable this way)
+/// Kubeconfig.parse (and through it libyaml, the YAML module and the go-yaml typing of GoYAML)
 /// on an untrusted file, then resolve() of the current context and every named context. Parsing and
 /// resolving are pure: no file is read, no exec plugin is run.
 @_cdecl("LLVMFuzzerTestOneInput")
