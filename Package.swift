@@ -7,6 +7,7 @@
 //   OpenShiftCredentials OAuth login, tokens, kubeconfig, registry discovery
 //   YAML                 libyaml (the parser go-yaml and so kubectl port) into small node trees
 //   Promotion            the copy planner and executor (knows no HTTP)
+//   Release              promotion files, mapping files, tag selection and locks for releases
 //   SupplyChain          signatures (the gate), attachments that travel, the promotion record
 //   imgpromote           the command line
 // Test-only tooling (never shipped in the agent image):
@@ -45,11 +46,12 @@ let package = Package(
         .target(name: "OpenShiftCredentials",
                 dependencies: ["HTTPTransport", "OCIRegistry", "ProcessSpawn", "YAML"],
                 swiftSettings: strict),
-        .target(name: "Promotion", dependencies: ["OCIRegistry"], swiftSettings: strict),
+        .target(name: "Promotion", dependencies: ["OCIRegistry", "HTTPTransport"], swiftSettings: strict),
+        .target(name: "Release", dependencies: ["Promotion", "OCIRegistry", "YAML"], swiftSettings: strict),
         .target(name: "SupplyChain", dependencies: ["Promotion", "OCIRegistry", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
         .executableTarget(name: "imgpromote",
-                          dependencies: ["Promotion", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport", "ProcessSpawn",
+                          dependencies: ["Promotion", "Release", "SupplyChain", "OCIRegistry", "OpenShiftCredentials", "HTTPTransport", "ProcessSpawn",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
@@ -65,6 +67,7 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "ClusterEmulator"]),
+        .testTarget(name: "PromotionTests", dependencies: ["Promotion", "Release", "OCIRegistry", "HTTPTransport"]),
         .testTarget(name: "SupplyChainTests", dependencies: ["SupplyChain", "OCIRegistry", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "ClusterEmulator"]),

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes an OCI image layout with random layers, for seeding registries in the demo and benchmarks.
 
-usage: make-image.py DIR TAG [--layers 5x100M,1x4K] [--platforms linux/amd64,linux/arm64] [--seed N]
+usage: make-image.py DIR TAG [--layers 5x100M,1x4K] [--platforms linux/amd64,linux/arm64] [--seed N] [--base-seed N]
 
 One platform gives a plain image manifest; several give an OCI index whose children share the first
-layer (like real multi-arch images sharing a base). Layer bytes are pseudo-random (incompressible) and
+layer (like real multi-arch images sharing a base). With --base-seed N the first layer is the one an
+image made with --seed N (same --layers) has: images that share a base, like the apps of a release. Layer bytes are pseudo-random (incompressible) and
 written in 1 MiB pieces, so a 1 GiB layer never sits in memory.
 """
 import argparse, hashlib, json, os, random
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--layers", default="3x1M")
     ap.add_argument("--platforms", default="linux/amd64")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--base-seed", type=int, default=None)
     a = ap.parse_args()
     os.makedirs(os.path.join(a.dir, "blobs", "sha256"), exist_ok=True)
     rng = random.Random(a.seed)
@@ -53,7 +55,8 @@ def main():
         for j, size in enumerate(specs):
             if j == 0 and shared is not None:
                 layers.append(shared); continue
-            d, s = write_blob(a.dir, random_bytes(rng, size))
+            source = random.Random(a.base_seed) if j == 0 and a.base_seed is not None else rng
+            d, s = write_blob(a.dir, random_bytes(source, size))
             desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}
             layers.append(desc)
             if j == 0: shared = desc

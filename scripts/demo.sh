@@ -114,4 +114,49 @@ echo "prod shop/app:1.0 = sha256:$prod_digest"
 say "Running it again is a no-op (one manifest HEAD on prod)"
 "$imgpromote" copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0
 
-say "Promotion verified: same digest in dev and prod. Stopping the clusters."
+say "alice pushes two more images of the release to dev: shop/web:1.0 and shop/worker:1.0 (same base layer as shop/app)"
+for name in web worker; do
+    seed=11; [ $name = worker ] && seed=13
+    python3 bench/make-image.py "$work/layout-$name" 1.0 --layers 3x4M --seed $seed --base-seed 7 >/dev/null
+    cp "$dev_ca" "$work/certs/ca.crt"
+    skopeo copy --quiet --all --policy "$work/policy.json" --authfile "$work/alice-auth.json" --dest-cert-dir "$work/certs" \
+        "oci:$work/layout-$name:1.0" "docker://$(field dev registryHost)/shop/$name:1.0"
+    echo "pushed $(field dev registryHost)/shop/$name:1.0"
+done
+cat > "$work/release.yaml" <<EOF
+# The release: three images that share a base; app gets a second tag.
+images:
+  - source: shop/app:1.0
+    tags: ["1.0", stable]
+  - source: shop/web:1.0
+  - source: shop/worker:1.0
+EOF
+cat "$work/release.yaml"
+
+say "Planning the release:  imgpromote plan --src-context dev --dest-context prod -f release.yaml -o release.lock.json"
+"$imgpromote" plan --src-context dev --dest-context prod -f "$work/release.yaml" -o "$work/release.lock.json"
+python3 -c 'import json, sys
+for i in json.load(open(sys.argv[1]))["images"]:
+    print("  locked", i["source"]["repository"], i["source"]["digest"][:19] + "...", "->", i["destination"]["repository"], ",".join(i["destination"]["tags"]))' \
+    "$work/release.lock.json"
+
+say "Applying exactly the locked digests:  imgpromote apply --src-context dev --dest-context prod --junit release.xml release.lock.json"
+"$imgpromote" apply --src-context dev --dest-context prod --junit "$work/release.xml" "$work/release.lock.json"
+grep -o '<testsuite [^>]*>' "$work/release.xml"
+
+say "Checking the release with skopeo: every prod tag has its dev digest"
+for ref in app:1.0 app:stable web:1.0 worker:1.0; do
+    cp "$prod_ca" "$work/certs/ca.crt"
+    p=$(skopeo inspect --raw --authfile "$work/prod-auth.json" --cert-dir "$work/certs" \
+        "docker://$(field prod registryHost)/shop/$ref" | sha256sum | cut -d' ' -f1)
+    cp "$dev_ca" "$work/certs/ca.crt"
+    d=$(skopeo inspect --raw --authfile "$work/alice-auth.json" --cert-dir "$work/certs" \
+        "docker://$(field dev registryHost)/shop/${ref%%:*}:1.0" | sha256sum | cut -d' ' -f1)
+    echo "prod shop/$ref = sha256:$p"
+    [ "$p" = "$d" ] || { echo "demo: shop/$ref differs between dev and prod" >&2; exit 1; }
+done
+
+say "Applying the lock again is a no-op (one manifest HEAD per image on prod)"
+"$imgpromote" apply --src-context dev --dest-context prod "$work/release.lock.json" >/dev/null
+
+say "Promotion verified: same digests in dev and prod. Stopping the clusters."

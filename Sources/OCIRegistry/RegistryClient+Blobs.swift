@@ -147,7 +147,9 @@ extension RegistryClient {
                 }
                 if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
                     attempt += 1
-                    try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(response.headers["Retry-After"]))
+                    let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
+                    if response.status == 429 { retry.onThrottle?(source.host, after) }
+                    try await retry.sleep(attempt: attempt, retryAfter: after)
                     continue
                 }
                 if response.status == 401 || response.status == 403, get.headers["Authorization"] != nil {
@@ -181,7 +183,9 @@ extension RegistryClient {
                 }
                 if retry.shouldRetry(status: answer.status), attempt < retry.maxRetries {
                     attempt += 1
-                    try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"]))
+                    let after = RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"])
+                    if answer.status == 429 { retry.onThrottle?(host, after) }
+                    try await retry.sleep(attempt: attempt, retryAfter: after)
                     continue
                 }
                 if answer.status == 401 || answer.status == 403, put.headers["Authorization"] != nil {

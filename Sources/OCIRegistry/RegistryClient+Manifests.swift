@@ -6,6 +6,12 @@ extension RegistryClient {
         public var digest: String?
         public var mediaType: String?
         public var size: Int64?
+
+        public init(digest: String?, mediaType: String?, size: Int64?) {
+            self.digest = digest
+            self.mediaType = mediaType
+            self.size = size
+        }
     }
 
     /// HEAD a manifest by tag or digest; nil when it does not exist.

@@ -220,6 +220,7 @@ public final class RegistryClient: Sendable {
             if retryable, retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
                 attempt += 1
                 let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
+                if response.status == 429 { retry.onThrottle?(host, after) }
                 log("\(what): HTTP \(response.status); retry \(attempt)/\(retry.maxRetries)"
                     + (after.map { " after \($0)s (Retry-After)" } ?? ""))
                 try await retry.sleep(attempt: attempt, retryAfter: after)

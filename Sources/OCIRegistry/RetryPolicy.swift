@@ -11,6 +11,9 @@ public struct RetryPolicy: Sendable {
     public var maxRetryAfterSeconds: Double
     /// A transfer that moves no byte for this long is treated as broken: resumed or retried.
     public var stallSeconds: Int
+    /// Told when a registry answers 429, before the request waits to retry: lets a caller slow every
+    /// request to that host, not only the one that was refused.
+    public var onThrottle: (@Sendable (_ host: String, _ retryAfterSeconds: Double?) -> Void)?
 
     public init(maxRetries: Int = 4, baseDelaySeconds: Double = 0.5, maxDelaySeconds: Double = 10,
                 maxRetryAfterSeconds: Double = 60, stallSeconds: Int = 30) {

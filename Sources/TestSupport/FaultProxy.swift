@@ -267,6 +267,7 @@ public final class FaultProxy: Sendable {
                 var h = HeaderFields()
                 if let retry { h.set("Retry-After", String(retry)) }
                 h.set("Content-Type", "application/json")
+                for (n, v) in setHeaders { h.set(n, v) }   // `.combine([.setHeader(…), .status(…)])`
                 let msg = text.isEmpty ? "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected \(code)\"}]}" : text
                 try respond(code, headers: h, body: Array(msg.utf8))
                 return

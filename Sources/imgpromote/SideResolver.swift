@@ -19,6 +19,8 @@ struct SideResolver<Side: SideName> {
     let global: GlobalOptions
     let environment: [String: String]
     let log: @Sendable (String) -> Void
+    /// Replaces `global.retryPolicy` (a release adds its per-registry throttle hook).
+    var retry: RetryPolicy? = nil
 
     /// Secrets come only from the environment, files or stdin: never from argv.
     func password() throws -> String? {
@@ -109,7 +111,7 @@ struct SideResolver<Side: SideName> {
             _ = try await session.registryCredential()   // fails early when this side has no token
             let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
                                         credentials: session.registryCredentials(),
-                                        retry: global.retryPolicy, flagPrefix: options.flag, log: log)
+                                        retry: retry ?? global.retryPolicy, flagPrefix: options.flag, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
         }
         if let override = options.registry { reference.registry = override }
@@ -131,7 +133,7 @@ struct SideResolver<Side: SideName> {
         }
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
         let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
-                                    credentials: credentials, retry: global.retryPolicy,
+                                    credentials: credentials, retry: retry ?? global.retryPolicy,
                                     flagPrefix: options.flag, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)
     }

@@ -18,7 +18,7 @@ struct IMGPromote: AsyncParsableCommand {
 
         Exit status: 0 promoted, 1 other failure, 2 usage, 3 authentication, 4 permission denied, 5 not found, 6 network or TLS, 7 integrity, 8 refused by policy (signature missing or not by the required key).
         """,
-        subcommands: [CopyCommand.self, TagCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
+        subcommands: [CopyCommand.self, TagCommand.self, PlanCommand.self, ApplyCommand.self, PromoteCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
 
 /// Maps any error to the contract's exit status and one line that says what to do. The one place

@@ -1,0 +1,56 @@
+import FoundationEssentials
+import HTTPTransport
+
+extension RegistryClient {
+    /// Every tag of `repository`: `GET /v2/NAME/tags/list?n=PAGE`, following `Link: <…>; rel="next"`
+    /// until the registry stops sending one. Bounded: a registry that links forever is an error.
+    public func tagList(repository: String, pageSize: Int = 1000, maxPages: Int = 10_000) async throws -> [String] {
+        var next: String? = url("\(repository)/tags/list?n=\(max(1, pageSize))")
+        var tags: [String] = []
+        var pages = 0
+        while let page = next {
+            pages += 1
+            guard pages <= maxPages else {
+                throw RegistryError(.other, "\(host)/\(repository): tag list longer than \(maxPages) pages")
+            }
+            let request = HTTPRequest(method: "GET", url: page, maxResponseBytes: 16 << 20,
+                                      timeouts: .init(totalSeconds: 120))
+            let what = "tags of \(repository)"
+            let response = try await execute(request, repository: repository, actions: ["pull"], what: "GET \(what)")
+            guard response.status == 200 else {
+                if response.status == 404 {
+                    throw RegistryError(.notFound, "\(host)/\(repository): repository not found (tag list)", status: 404)
+                }
+                throw RegistryError.from(response: response, host: host, what: what)
+            }
+            struct TagList: Decodable { var tags: [String]? }
+            guard let decoded = try? JSONDecoder().decode(TagList.self, from: Data(response.body)) else {
+                throw RegistryError(.other, "\(host)/\(repository): the tag list is not valid JSON")
+            }
+            tags += decoded.tags ?? []
+            next = try Self.nextPage(link: response.headers["Link"], host: host, repository: repository)
+        }
+        return tags
+    }
+
+    /// The `rel="next"` target of a Link header, host-relative (`/v2/…`) or absolute on this host.
+    static func nextPage(link: String?, host: String, repository: String) throws -> String? {
+        guard let link else { return nil }
+        for part in link.split(separator: ",") {
+            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
+            guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
+                  fields.dropFirst().contains(where: { let f = $0.filter { $0 != " " }; return f == "rel=\"next\"" || f == "rel=next" })
+            else { continue }
+            let url = String(target.dropFirst().dropLast())
+            if url.hasPrefix("/v2/") { return url }
+            if url.hasPrefix("http://") || url.hasPrefix("https://") {
+                guard hostOf(url) == host else {
+                    throw RegistryError(.other, "\(host)/\(repository): tag list links to another host (\(hostOf(url))); refusing")
+                }
+                return url
+            }
+            throw RegistryError(.other, "\(host)/\(repository): unusable tag list Link \(DiagnosticText.quote(url, limit: 80))")
+        }
+        return nil
+    }
+}

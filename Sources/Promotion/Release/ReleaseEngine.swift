@@ -1,0 +1,365 @@
+import HTTPTransport
+import OCIRegistry
+
+/// Promotes a whole release between one source and one destination registry.
+///
+/// Every image runs its own pipeline (resolve → blobs → manifests bottom-up → tags), and they all
+/// share one blob pool: a base layer used by ten images is uploaded once and mounted into the other
+/// repositories. Nothing waits for a level to finish: a manifest's blobs start the moment it is
+/// fetched, a manifest is pushed the moment what it refers to is there, and only the tags wait for
+/// the whole image. A failed image is reported and the others go on (unless `failFast`); its tags
+/// are never written. Requests to each registry pass through that registry's gate (hand the engine
+/// `GatedEndpoint`s); the engine itself knows no HTTP.
+public final class ReleaseEngine: Sendable {
+    let source: any RegistryEndpoint
+    let destination: any RegistryEndpoint
+    let options: ReleaseOptions
+    let pool = BlobPool()
+
+    public init(source: any RegistryEndpoint, destination: any RegistryEndpoint, options: ReleaseOptions = ReleaseOptions()) {
+        self.source = source
+        self.destination = destination
+        self.options = options
+    }
+
+    var sameRegistry: Bool { source.host == destination.host }
+
+    // MARK: whole release
+
+    /// Resolves every image to its digest (and runs its preflight and source checks); writes nothing
+    /// and asks the destination nothing. Results in input order.
+    public func plan(_ images: [ReleaseImage], onResult: @escaping @Sendable (Int, ReleaseImageResult) -> Void = { _, _ in })
+        async -> [ReleaseImageResult] {
+        await declareScopes(images, destination: false)
+        return await forEach(images, onResult: onResult) { image in
+            // A plan vouches for what it locks: a pinned digest is read too (it must exist at the source).
+            let resolved = try await self.resolve(image, fetchPinned: true).resolved
+            return (resolved, nil, .planned)
+        }
+    }
+
+    /// Promotes every image; results in input order. `onResult` is called as each image ends.
+    public func promote(_ images: [ReleaseImage], onResult: @escaping @Sendable (Int, ReleaseImageResult) -> Void = { _, _ in })
+        async -> [ReleaseImageResult] {
+        await declareScopes(images, destination: true)
+        return await forEach(images, onResult: onResult) { image in try await self.promoteOne(image) }
+    }
+
+    /// One token per side covers the whole release: every repository is declared before the first request.
+    private func declareScopes(_ images: [ReleaseImage], destination withDestination: Bool) async {
+        for image in images {
+            await source.declare(repository: image.sourceRepository, actions: ["pull"])
+            guard withDestination else { continue }
+            await destination.declare(repository: image.destinationRepository, actions: ["pull", "push"])
+            if sameRegistry { await destination.declare(repository: image.sourceRepository, actions: ["pull"]) }
+        }
+    }
+
+    private typealias Work = @Sendable (ReleaseImage) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus)
+
+    /// Runs `work` for every image, `parallelImages` at a time, isolating failures; with `failFast`
+    /// the first failure cancels the rest.
+    private func forEach(_ images: [ReleaseImage], onResult: @escaping @Sendable (Int, ReleaseImageResult) -> Void,
+                         work: @escaping Work) async -> [ReleaseImageResult] {
+        var results = images.map { ReleaseImageResult(image: $0, status: .cancelled) }
+        let failFast = options.failFast
+        await withTaskGroup(of: (Int, ReleaseImageResult).self) { group in
+            var next = 0
+            var stopped = false
+            func launch() {
+                let i = next
+                next += 1
+                let image = images[i]
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    var result = ReleaseImageResult(image: image, status: .failed)
+                    do {
+                        let (resolved, report, status) = try await work(image)
+                        result.resolved = resolved
+                        result.report = report
+                        result.status = status
+                    } catch {
+                        result.error = error
+                        result.status = Task.isCancelled ? .cancelled : .failed
+                    }
+                    result.seconds = Self.seconds(clock.now - start)
+                    result.report?.seconds = result.seconds
+                    return (i, result)
+                }
+            }
+            while next < min(options.parallelImages, images.count) { launch() }
+            for await (i, result) in group {
+                results[i] = result
+                onResult(i, result)
+                if result.status == .failed, failFast, !stopped {
+                    stopped = true
+                    group.cancelAll()
+                    await pool.cancelAll()
+                }
+                if !stopped, next < images.count { launch() }
+            }
+        }
+        return results
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    // MARK: one image
+
+    struct Resolution {
+        var resolved: ResolvedImage
+        /// The promoted manifest, when it had to be fetched to resolve it.
+        var document: ManifestDocument?
+    }
+
+    /// Source reference → promoted digest, with platform selection and the expected-digest check; runs
+    /// the preflight alongside and the source check after, as `Promoter` does.
+    private func resolve(_ image: ReleaseImage, fetchPinned: Bool = false) async throws -> Resolution {
+        async let preflight: Void = { if let p = image.hooks.preflight { try await p() } }()
+        let resolution: Resolution
+        do {
+            resolution = try await resolveSource(image, fetchPinned: fetchPinned)
+        } catch {
+            _ = try? await preflight
+            throw error
+        }
+        try await preflight
+        if let verify = image.hooks.verifySource { try await verify(resolution.resolved.digest) }
+        return resolution
+    }
+
+    private func resolveSource(_ image: ReleaseImage, fetchPinned: Bool) async throws -> Resolution {
+        let repo = image.sourceRepository
+        if image.sourceIsDigest, image.platform == nil, !fetchPinned {
+            // Pinned: nothing to ask yet. The manifest is fetched only if the destination lacks it.
+            if let expected = image.expectedDigest, expected != image.sourceReference {
+                throw RegistryError(.integrity, "\(image.name): pinned to \(image.sourceReference) but the expected digest is \(expected)")
+            }
+            return Resolution(resolved: ResolvedImage(digest: image.sourceReference, referenceDigest: image.sourceReference,
+                                                      mediaType: "", platforms: []), document: nil)
+        }
+        let top = try await source.manifest(repository: repo, reference: image.sourceReference)
+        var chosen = top
+        if let platform = image.platform, top.isIndex {
+            guard let child = top.children.first(where: { $0.platform.map(platform.matches) ?? false }) else {
+                let available = top.children.compactMap { $0.platform?.description }.joined(separator: ", ")
+                throw RegistryError(.notFound, "\(source.host)/\(repo):\(image.sourceReference) has no \(platform) instance (available: \(available))")
+            }
+            chosen = try await source.manifest(repository: repo, reference: child.digest)
+        }
+        if let expected = image.expectedDigest, expected != top.digest, expected != chosen.digest {
+            throw RegistryError(.integrity, "\(source.host)/\(repo):\(image.sourceReference) now resolves to \(top.digest), "
+                                + "not the expected \(expected): the source tag moved; plan again to promote the new digest")
+        }
+        let platforms = chosen.children.compactMap { $0.platform?.description }
+        return Resolution(resolved: ResolvedImage(digest: chosen.digest, referenceDigest: top.digest,
+                                                  mediaType: chosen.mediaType, platforms: platforms),
+                          document: chosen)
+    }
+
+    /// Per-image counters, filled concurrently by its blob and manifest tasks.
+    final class Tally: Sendable {
+        struct Fields {
+            var claimed = Set<String>()
+            var blobs = PromotionReport.Blobs()
+            var bytes = PromotionReport.Bytes()
+            var plan: [PromotionReport.PlannedBlob] = []
+            var manifests: [String] = []
+        }
+        let fields = Locked(Fields())
+
+        /// False when this image already counted the digest (a layer shared by two platforms).
+        func claim(_ digest: String) -> Bool { fields.withLock { $0.claimed.insert(digest).inserted } }
+
+        func record(_ blob: Descriptor, _ action: BlobAction) {
+            fields.withLock { f in
+                f.bytes.total += blob.size
+                f.plan.append(.init(digest: blob.digest, size: blob.size, action: action))
+                switch action {
+                case .copied:
+                    f.blobs.copied += 1
+                    f.bytes.copied += blob.size
+                case .mounted: f.blobs.mounted += 1
+                case .skipped: f.blobs.skipped += 1
+                }
+            }
+        }
+
+        func pushed(_ digest: String) { fields.withLock { $0.manifests.append(digest) } }
+    }
+
+    private func promoteOne(_ image: ReleaseImage) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus) {
+        let dst = image.destinationRepository
+        // The destination tags are asked about while the source is resolved: a no-op costs one round trip.
+        let heads = Task { () async throws -> [RegistryClient.ManifestHead?] in
+            try await withThrowingTaskGroup(of: (Int, RegistryClient.ManifestHead?).self) { group in
+                for (i, tag) in image.tags.enumerated() {
+                    group.addTask { (i, try await self.destination.headManifest(repository: dst, reference: tag)) }
+                }
+                var out = [RegistryClient.ManifestHead?](repeating: nil, count: image.tags.count)
+                for try await (i, head) in group { out[i] = head }
+                return out
+            }
+        }
+        let resolution: Resolution
+        do {
+            resolution = try await resolve(image)
+        } catch {
+            heads.cancel()
+            throw error
+        }
+        var resolved = resolution.resolved
+        let digest = resolved.digest
+        var tagHeads = try await heads.value
+        if image.tags.isEmpty { tagHeads = [try await destination.headManifest(repository: dst, reference: digest)] }
+        if tagHeads.allSatisfy({ $0?.digest == digest }) {
+            // Pinned and already there: the source was not asked; the destination says what it is.
+            if resolved.mediaType.isEmpty { resolved.mediaType = tagHeads.first??.mediaType ?? "" }
+            var report = makeReport(image, resolved)
+            report.dryRun = options.dryRun
+            report.alreadyPresent = true
+            return (resolved, report, .present)
+        }
+        var report = makeReport(image, resolved)
+        report.dryRun = options.dryRun
+
+        var top = resolution.document
+        if top == nil {
+            top = try await source.manifest(repository: image.sourceRepository, reference: digest)
+            resolved.mediaType = top!.mediaType
+            resolved.platforms = top!.children.compactMap { $0.platform?.description }
+            report.mediaType = resolved.mediaType
+            report.platforms = resolved.platforms
+        }
+        let document = top!
+        let tally = Tally()
+        try await land(document, image: image, tally: tally, depth: 0)
+
+        if !options.dryRun {
+            try Task.checkCancellation()
+            let references = image.tags.isEmpty ? [digest] : image.tags
+            if let beforeTag = image.hooks.beforeTag {
+                if !image.tags.isEmpty { try await destination.putManifest(repository: dst, reference: digest, document: document) }
+                tally.pushed(digest)
+                try await beforeTag(tally.fields.withLock { $0.manifests })
+            } else {
+                tally.pushed(digest)
+            }
+            // Tags last, and only while the release still runs (`--fail-fast` may have stopped it).
+            for reference in references {
+                try Task.checkCancellation()
+                try await destination.putManifest(repository: dst, reference: reference, document: document)
+            }
+        }
+        tally.fields.withLock { f in
+            report.blobs = f.blobs
+            report.bytes = f.bytes
+            report.manifests = options.dryRun ? 0 : f.manifests.count
+            if options.dryRun { report.plan = f.plan }
+        }
+        return (resolved, report, options.dryRun ? .planned : .promoted)
+    }
+
+    private func makeReport(_ image: ReleaseImage, _ resolved: ResolvedImage) -> PromotionReport {
+        let srcRef = "\(source.host)/\(image.sourceRepository)"
+            + (image.sourceIsDigest ? "@\(image.sourceReference)" : ":\(image.sourceReference)")
+        let dstRef = "\(destination.host)/\(image.destinationRepository)"
+            + (image.tags.first.map { ":\($0)" } ?? "@\(resolved.digest)")
+        return PromotionReport(source: .init(reference: srcRef, digest: resolved.digest),
+                               destination: .init(reference: dstRef, digest: resolved.digest),
+                               mediaType: resolved.mediaType, platforms: resolved.platforms)
+    }
+
+    /// Puts everything `document` refers to into the destination: an image's blobs through the pool;
+    /// an index's children, each fetched, landed and pushed by digest as soon as its own content is in.
+    private func land(_ document: ManifestDocument, image: ReleaseImage, tally: Tally, depth: Int) async throws {
+        if document.isIndex {
+            guard depth < 4 else { throw RegistryError(.integrity, "\(image.name): image index nested deeper than 4 levels") }
+            var seen = Set<String>()
+            let children = document.children.filter { seen.insert($0.digest).inserted }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for child in children {
+                    group.addTask {
+                        let doc = try await self.source.manifest(repository: image.sourceRepository, reference: child.digest)
+                        try await self.land(doc, image: image, tally: tally, depth: depth + 1)
+                        if !self.options.dryRun {
+                            try await self.destination.putManifest(repository: image.destinationRepository,
+                                                                   reference: doc.digest, document: doc)
+                        }
+                        tally.pushed(doc.digest)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for blob in document.blobs where tally.claim(blob.digest) {
+                group.addTask {
+                    let action = try await self.obtain(blob, for: image)
+                    tally.record(blob, action)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    // MARK: blobs
+
+    /// Gets `blob` into the image's destination repository: the first repository to need it transfers it,
+    /// the others wait for that and mount from it.
+    func obtain(_ blob: Descriptor, for image: ReleaseImage) async throws -> BlobAction {
+        let dst = image.destinationRepository
+        var failed: BlobPool.Transfer?
+        // Each round either returns or replaces a failed holder; bounded all the same.
+        for _ in 0..<8 {
+            let claim = await pool.claim(blob.digest, repository: dst, replacing: failed) {
+                try await self.firstTransfer(blob, for: image)
+            }
+            switch claim {
+            case .first(let transfer):
+                return try await transfer.value
+            case .shared(let holder, let transfer):
+                do {
+                    _ = try await transfer.value
+                } catch {
+                    try Task.checkCancellation()
+                    failed = transfer
+                    continue
+                }
+                if holder == dst { return .skipped }
+                return try await mount(blob, into: image, from: holder)
+            }
+        }
+        return try await firstTransfer(blob, for: image)
+    }
+
+    private func firstTransfer(_ blob: Descriptor, for image: ReleaseImage) async throws -> BlobAction {
+        let dst = image.destinationRepository
+        if sameRegistry, !options.dryRun {
+            // One registry: a mount answers 201 whether or not the blob was there; no HEAD needed.
+            return try await mount(blob, into: image, from: image.sourceRepository)
+        }
+        if try await destination.headBlob(repository: dst, digest: blob.digest) != nil { return .skipped }
+        if options.dryRun { return sameRegistry ? .mounted : .copied }
+        try await destination.copyBlob(blob, from: source, sourceRepository: image.sourceRepository, to: dst,
+                                       session: nil, progress: nil)
+        return .copied
+    }
+
+    private func mount(_ blob: Descriptor, into image: ReleaseImage, from repository: String) async throws -> BlobAction {
+        if options.dryRun { return .mounted }
+        switch try await destination.mount(repository: image.destinationRepository, digest: blob.digest, from: repository) {
+        case .mounted:
+            return .mounted
+        case .uploadSession(let location):
+            // The registry would not mount (the holder lost it, or refuses cross-repository mounts): stream it.
+            try await destination.copyBlob(blob, from: source, sourceRepository: image.sourceRepository,
+                                           to: image.destinationRepository, session: location, progress: nil)
+            return .copied
+        }
+    }
+}
