@@ -276,8 +276,8 @@ class ImgpromoteReleaseTest {
         assert run.result.message == "imgpromote: promote release.yaml failed [usage, exit 2]: Error: Unknown option '--frobnicate'"
         run = inDash(SIDES + [lock: 'release.lock.json'], [FAKE_RC: '2', FAKE_STDERR: "Error: Unexpected argument 'apply'\nUsage: imgpromote <subcommand>"])
         assert run.result.message.endsWith("Error: Unexpected argument 'apply' (the imgpromote on this agent predates the apply command: update the agent image or binary:)")
-        // What an imgpromote without the release commands really prints (checked with the binary of main
-        // before the merge): the first option is unknown to the root command.
+        // What an imgpromote without the release commands really prints (checked with a binary built
+        // before they were merged): the first option is unknown to the root command.
         String root = "Error: Unknown option '--src-cluster'\nUsage: imgpromote <subcommand>\n  See 'imgpromote --help' for more information."
         run = inDash(SIDES + [file: 'release.yaml'], [FAKE_RC: '2', FAKE_STDERR: root])
         assert run.result.message.endsWith("Error: Unknown option '--src-cluster' (the imgpromote on this agent predates the promote command: update the agent image or binary:)")
@@ -307,23 +307,17 @@ class ImgpromoteReleaseTest {
 
     // ---- the CLI's own interface ------------------------------------------------------------------
 
-    /** A CLI source beside the library, else (before the merge) from the local branch releases. */
+    /** A CLI source beside the library (run from jenkins/: the repository is ..), or null. */
     static String cliSource(String name) {
         File f = new File('../Sources/imgpromote/' + name)
-        if (f.isFile()) {
-            return f.text
-        }
-        Process p = ['git', 'show', 'releases:Sources/imgpromote/' + name].execute()
-        String text = p.inputStream.text
-        p.errorStream.text
-        return p.waitFor() == 0 ? text : null
+        return f.isFile() ? f.text : null
     }
 
     @Test
     void theFlagsTheStepPassesAreTheReleaseCommandsAndTheyStillHaveNoReportFile() {
         String c = cliSource('ReleaseCommands.swift')
         String o = cliSource('ReleaseOutput.swift')
-        Assume.assumeTrue('release commands neither in this checkout nor on a local branch releases', c != null && o != null)
+        Assume.assumeTrue('CLI sources not beside the library', c != null && o != null)
         ['"plan"', '"apply"', '"promote"', 'customLong("shard")', 'customLong("fail-fast")', 'customLong("junit")', 'customLong("dry-run")',
          'var json = false', 'var file: String', 'var output: String?', 'var lock: String'].each {
             assert c.contains(it): "ReleaseCommands.swift no longer has ${it}"
