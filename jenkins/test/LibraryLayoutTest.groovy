@@ -51,14 +51,24 @@ class LibraryLayoutTest {
         CompilerConfiguration cc = new CompilerConfiguration()
         cc.addCompilationCustomizers(new ImportCustomizer().addImports('org.jenkinsci.plugins.workflow.libs.Library'))
         GroovyShell shell = new GroovyShell(LibraryLayoutTest.classLoader, new Binding(), cc)
-        assert examples()*.name == ['Jenkinsfile.agent-label', 'Jenkinsfile.declarative', 'Jenkinsfile.scripted']
+        assert examples()*.name == ['Jenkinsfile.agent-label', 'Jenkinsfile.declarative', 'Jenkinsfile.release', 'Jenkinsfile.scripted']
         examples().each { f ->
             shell.parse(f)   // a syntax error throws here
             String src = f.text
             assert src.contains("@Library('imgpromote') _")
             assert src =~ /imgpromote\(/
-            assert src.contains("source: ") && src.contains("destination: ")
+            if (f.name != 'Jenkinsfile.release') {
+                assert src.contains("source: ") && src.contains("destination: ")
+            }
         }
+        // plan -> archive the lock -> input -> apply exactly that lock, sharded in parallel.
+        String release = new File('examples/Jenkinsfile.release').text
+        ["mode: 'plan', file: 'release.yaml', lock: 'release.lock.json'", "archiveArtifacts artifacts: 'release.lock.json'",
+         'input message:', "lock: 'release.lock.json', shard: shard", 'publishJunit: true', 'parallel branches',
+         "readFile('release.lock.json') != approvedLock"].each {
+            assert release.contains(it): "Jenkinsfile.release lacks ${it}"
+        }
+        assert release.indexOf('input message:') > release.indexOf('archiveArtifacts') && release.indexOf('parallel branches') > release.indexOf('input message:')
         assert new File('examples/Jenkinsfile.agent-label').text.contains("agent { label 'imgpromote' }")
         assert new File('examples/Jenkinsfile.scripted').text.contains("node('imgpromote')")
         assert new File('examples/Jenkinsfile.declarative').text.contains('pipeline {')

@@ -5,7 +5,7 @@ import java.util.concurrent.TimeUnit
 
 /**
  * Loads vars/imgpromote.groovy with stand-ins for the Jenkins steps it calls (sh, withCredentials,
- * usernamePassword, string, withEnv, container, error, echo) and records every call.
+ * usernamePassword, string, withEnv, container, error, echo, junit) and records every call.
  *
  * Step semantics kept from Jenkins:
  *  - withCredentials resolves every binding before running its body (unknown id or wrong type
@@ -40,6 +40,8 @@ class StepHarness {
     List<String> containers = []
     List<String> errors = []
     List<String> echoes = []
+    /** junit(testResults: ...) calls, with the environment at that moment. */
+    List<Map> junitCalls = []
     /** Returns what sh(returnStdout: true) returns; gets the sh args and the environment snapshot. */
     Closure shHandler = { Map args, Map env -> protocol(0, [REF], ['copied 3 blobs']) }
     Script step
@@ -68,6 +70,7 @@ class StepHarness {
             throw new hudson.AbortException(message)
         })
         b.setVariable('echo', { String message -> echoes << message })
+        b.setVariable('junit', { Map m -> junitCalls << [args: m, env: new LinkedHashMap(env)] })
         // Jenkins' env: the variables as they are at this point (withEnv / withCredentials included).
         b.setVariable('env', env)
 

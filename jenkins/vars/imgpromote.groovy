@@ -1,9 +1,12 @@
-// imgpromote: promote a container image between OpenShift clusters with the imgpromote CLI.
+// imgpromote: promote a container image between OpenShift clusters with the imgpromote CLI
+// (mode 'copy'), within one cluster through the image stream API (mode 'tag'), or a whole
+// release from a promotion file or lock (modes 'promote', 'plan', 'apply').
 // Parameter reference: imgpromote.txt beside this file. Tests: ../test/.
 //
 // Rules this file keeps (the tests enforce them):
 //  * Secrets are bound only by withCredentials, straight into the variables the CLI reads
-//    (IMGPROMOTE_{SRC,DEST}_{USERNAME,PASSWORD,TOKEN}). They never enter a Groovy string or argv.
+//    (IMGPROMOTE_{SRC,DEST}_{USERNAME,PASSWORD,TOKEN}; for tag IMGPROMOTE_{USERNAME,PASSWORD,TOKEN}).
+//    They never enter a Groovy string or argv.
 //  * Every other value reaches the shell through withEnv, as IMGPROMOTE_STEP_ARG_<n>.
 //  * The shell script is the constant SCRIPT: no Groovy interpolation, so no shell injection.
 
@@ -15,6 +18,12 @@ import groovy.transform.Field
     5: 'not-found', 6: 'network', 7: 'integrity', 8: 'policy', 127: 'not-installed',
 ]
 
+// What the step runs: the imgpromote command of the same name.
+@Field static final List MODES = ['copy', 'tag', 'promote', 'plan', 'apply']
+@Field static final List RELEASE_MODES = ['promote', 'plan', 'apply']
+// Flags the step passes itself in a release (or that have a parameter): not allowed in extraArgs.
+@Field static final List RELEASE_OWN_FLAGS = ['--json', '--junit', '--shard', '--fail-fast', '--file', '--output', '-f', '-o']
+
 @Field static final List CREDENTIAL_KINDS = ['auto', 'usernamePassword', 'secretText', 'usernameToken']
 
 @Field static final List STRING_KEYS = [
@@ -23,23 +32,38 @@ import groovy.transform.Field
     'sourceCluster', 'sourceContext', 'sourceRegistry', 'sourceCaFile', 'sourceCredentialsId', 'sourceCredentialsKind',
     'destinationCluster', 'destinationContext', 'destinationRegistry', 'destinationCaFile',
     'destinationCredentialsId', 'destinationCredentialsKind',
+    'mode', 'referencePolicy', 'file', 'lock', 'junit', 'shard',
+    'cluster', 'clusterConfig', 'context', 'caFile', 'credentialsId', 'credentialsKind',
 ]
 @Field static final List BOOLEAN_KEYS = [
-    'dryRun', 'verbose', 'quiet', 'returnResult', 'sourceTlsVerify', 'destinationTlsVerify',
+    'dryRun', 'verbose', 'quiet', 'returnResult', 'sourceTlsVerify', 'destinationTlsVerify', 'tlsVerify',
+    'failFast', 'publishJunit',
 ]
 @Field static final List INTEGER_KEYS = ['jobs', 'retries']
 // The CLI's own limits (imgpromote copy --jobs, --retries): checked here so a bad value fails first.
 @Field static final Map INTEGER_RANGES = [jobs: [1, 64], retries: [0, 20]]
 @Field static final List LIST_KEYS = ['extraArgs']
 
+// Keys of each kind of side: a copy has a source and a destination side; a tag one cluster.
+@Field static final List SIDE_KEY_SUFFIXES = [
+    'Cluster', 'ClusterConfig', 'Context', 'Registry', 'CaFile', 'TlsVerify', 'CredentialsId', 'CredentialsKind',
+]
+@Field static final List CLUSTER_KEYS = ['cluster', 'clusterConfig', 'context', 'caFile', 'tlsVerify', 'credentialsId', 'credentialsKind']
+@Field static final List COMMON_KEYS = [
+    'mode', 'kubeconfig', 'retries', 'verbose', 'quiet', 'extraArgs', 'container', 'binary', 'label', 'returnResult',
+]
 // The one shell script this step runs. POSIX sh (dash, bash, busybox), needs only coreutils.
-// Reads: IMGPROMOTE_STEP_ARGC, IMGPROMOTE_STEP_ARG_0.., IMGPROMOTE_STEP_BIN,
-// IMGPROMOTE_STEP_{SRC,DEST}_AUTH; the CLI itself reads the credential variables.
-// imgpromote's stdout and stderr stream to the build log. The script's own stdout (what the step
-// reads) is three lines the CLI's output cannot reach or break: "@@imgpromote-status N" from the
-// exit status, "@@imgpromote-report B64" with the --report-file the CLI wrote, and
-// "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only), both base64.
-// Always exits 0; the status is in those lines.
+// Reads: IMGPROMOTE_STEP_ARGC, IMGPROMOTE_STEP_ARG_0.., IMGPROMOTE_STEP_BIN, IMGPROMOTE_STEP_OUTCOME,
+// IMGPROMOTE_STEP_{SRC,DEST}_AUTH, IMGPROMOTE_STEP_AUTH; the CLI itself reads the credential variables.
+// imgpromote's stderr streams to the build log. The script's own stdout (what the step reads) is
+// lines the CLI's output cannot reach or break: "@@imgpromote-status N" from the exit status,
+// "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only), and the outcome:
+//  * OUTCOME=report (copy): the CLI gets --report-file=TMP/report.json after the subcommand; its
+//    stdout goes to the build log; "@@imgpromote-report B64" carries the file.
+//  * OUTCOME=stdout (tag, and promote/plan/apply with --json: they have no --report-file): the
+//    CLI's stdout goes to a file of its own, never mixed with stderr; "@@imgpromote-stdout B64"
+//    carries that file.
+// Payloads are base64. Always exits 0; the status is in those lines.
 @Field static final String SCRIPT = '''#!/bin/sh
 say() { printf '@@imgpromote-%s\\n' "$*"; }
 fail() {
@@ -66,6 +90,15 @@ case "${IMGPROMOTE_STEP_DEST_AUTH-}" in
   password) unset IMGPROMOTE_DEST_TOKEN ;;
   token) unset IMGPROMOTE_DEST_USERNAME IMGPROMOTE_DEST_PASSWORD ;;
 esac
+case "${IMGPROMOTE_STEP_AUTH-}" in
+  password) unset IMGPROMOTE_TOKEN ;;
+  token) unset IMGPROMOTE_USERNAME IMGPROMOTE_PASSWORD ;;
+esac
+outcome=${IMGPROMOTE_STEP_OUTCOME:-report}
+case "$outcome" in
+  report|stdout) ;;
+  *) fail 1 'internal error: IMGPROMOTE_STEP_OUTCOME is neither report nor stdout' ;;
+esac
 bin=${IMGPROMOTE_STEP_BIN:-imgpromote}
 command -v "$bin" >/dev/null 2>&1 ||
   fail 127 "$bin: not found on this agent (run on the imgpromote agent, or set container: or binary:)"
@@ -75,53 +108,60 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 sub=$1
 shift
-{ "$bin" "$sub" "--report-file=$d/report.json" "$@" </dev/null 2>&1; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
+if [ "$outcome" = report ]; then
+  { "$bin" "$sub" "--report-file=$d/report.json" "$@" </dev/null 2>&1; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
+else
+  { "$bin" "$sub" "$@" </dev/null 2>&1 >"$d/out"; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
+fi
 rc=$(cat "$d/rc" 2>/dev/null)
 case "$rc" in ''|*[!0-9]*) rc=1 ;; esac
 say "status $rc"
 if [ -f "$d/report.json" ]; then say "report $(base64 <"$d/report.json" | tr -d '\\n')"; fi
+if [ -f "$d/out" ]; then say "stdout $(base64 <"$d/out" | tr -d '\\n')"; fi
 say "stderr $(tail -n 20 "$d/err" | base64 | tr -d '\\n')"
 exit 0
 '''
 
 /**
- * Promotes args.source to args.destination. Returns the digest-pinned destination reference
- * (HOST/REPO@sha256:...), or with returnResult: true a Map describing the outcome.
- * A failed promotion fails the build (error) unless returnResult is true.
+ * mode 'copy' (default): promotes args.source to args.destination with imgpromote copy.
+ * mode 'tag': points args.destination at args.source's image on one cluster (imgpromote tag).
+ * Both return the digest-pinned destination reference (HOST/REPO@sha256:...).
+ * modes 'promote' (args.file), 'plan' (args.file -> args.lock), 'apply' (args.lock): a release;
+ * return the list of per-image result Maps (from the CLI's --json).
+ * With returnResult: true a Map describing the outcome instead. A failure fails the build (error)
+ * unless returnResult is true.
  */
 def call(Map args = [:]) {
     List problems = validate(args)
     if (problems) {
         error("imgpromote: invalid parameters:\n  - " + problems.join('\n  - '))
     }
+    String mode = modeOf(args)
 
     List bindings = []
     List envVars = []
     // Variables holding bound secrets: scrubbed from everything carried out of withCredentials.
     List secretVars = []
-    Map sides = [
-        source: [flag: 'src', id: args.sourceCredentialsId, kind: args.sourceCredentialsKind ?: 'auto'],
-        destination: [flag: 'dest', id: args.destinationCredentialsId, kind: args.destinationCredentialsKind ?: 'auto'],
-    ]
-    for (String side in ['source', 'destination']) {
-        Map s = sides[side]
-        if (!s.id) {
+    for (Map s in sidesOf(mode)) {
+        String id = args[key(s.key, 'CredentialsId')]
+        if (!id) {
             continue
         }
-        String kind = s.kind == 'auto' ? detectCredentialsKind(side, s.id as String) : s.kind
-        String prefix = 'IMGPROMOTE_' + s.flag.toUpperCase() + '_'
-        String stepVar = 'IMGPROMOTE_STEP_' + s.flag.toUpperCase() + '_AUTH'
+        String kindKey = key(s.key, 'CredentialsKind')
+        String kind = (args[kindKey] ?: 'auto') == 'auto' ? detectCredentialsKind(key(s.key, 'CredentialsId'), id) : args[kindKey]
+        String prefix = s.envPrefix
+        String stepVar = s.stepVar
         if (kind == 'usernamePassword') {
-            bindings << usernamePassword(credentialsId: s.id, usernameVariable: prefix + 'USERNAME',
+            bindings << usernamePassword(credentialsId: id, usernameVariable: prefix + 'USERNAME',
                                          passwordVariable: prefix + 'PASSWORD')
             secretVars << (prefix + 'PASSWORD')
             envVars << (stepVar + '=password')
         } else if (kind == 'secretText') {
-            bindings << string(credentialsId: s.id, variable: prefix + 'TOKEN')
+            bindings << string(credentialsId: id, variable: prefix + 'TOKEN')
             secretVars << (prefix + 'TOKEN')
             envVars << (stepVar + '=token')
         } else { // usernameToken: a Username with password credential whose password is a token
-            bindings << usernamePassword(credentialsId: s.id, usernameVariable: 'IMGPROMOTE_STEP_' + s.flag.toUpperCase() + '_UNUSED_USERNAME',
+            bindings << usernamePassword(credentialsId: id, usernameVariable: stepVar.replace('_AUTH', '_UNUSED_USERNAME'),
                                          passwordVariable: prefix + 'TOKEN')
             secretVars << (prefix + 'TOKEN')
             envVars << (stepVar + '=token')
@@ -131,24 +171,27 @@ def call(Map args = [:]) {
     // A cluster configuration of the OpenShift Client plugin names the API server (and whether TLS is
     // verified); its OpenShift Token credential cannot be bound by withCredentials (see README).
     Map resolved = new LinkedHashMap(args)
-    for (String side in ['source', 'destination']) {
-        String name = args[side + 'ClusterConfig']
+    for (Map s in sidesOf(mode)) {
+        String name = args[key(s.key, 'ClusterConfig')]
         if (name) {
-            Map cc = clusterConfiguration(side, name)
-            resolved[side + 'Cluster'] = cc.url
+            Map cc = clusterConfiguration(key(s.key, 'ClusterConfig'), name)
+            resolved[key(s.key, 'Cluster')] = cc.url
             if (cc.skipTlsVerify) {
-                resolved[side + 'TlsVerify'] = false
+                resolved[key(s.key, 'TlsVerify')] = false
             }
         }
     }
-    List argv = buildArgv(resolved)
+    List argv = mode == 'tag' ? buildTagArgv(resolved) : (mode in RELEASE_MODES ? buildReleaseArgv(resolved, mode) : buildArgv(resolved))
     envVars << ('IMGPROMOTE_STEP_ARGC=' + argv.size())
     for (int i = 0; i < argv.size(); i++) {
         envVars << ('IMGPROMOTE_STEP_ARG_' + i + '=' + argv[i])
     }
     envVars << ('IMGPROMOTE_STEP_BIN=' + (args.binary ?: 'imgpromote'))
+    // copy writes its outcome to --report-file; tag and the release commands have none, so their
+    // stdout (tag's one line, the releases' --json object) is kept apart from stderr and read.
+    envVars << ('IMGPROMOTE_STEP_OUTCOME=' + (mode == 'copy' ? 'report' : 'stdout'))
 
-    String label = (args.label ?: ('imgpromote ' + args.source + ' -> ' + args.destination)) as String
+    String label = (args.label ?: defaultLabel(mode, args)) as String
     if (label.length() > 100) {
         label = label.substring(0, 97) + '...'
     }
@@ -173,7 +216,10 @@ def call(Map args = [:]) {
                 secrets << value
             }
         }
-        result = scrubSecrets(parseResult(lines, args.dryRun == true), secrets)
+        Map outcome = parseLines(lines)
+        Map parsed = mode == 'tag' ? tagResult(outcome, args.destination as String) :
+                (mode in RELEASE_MODES ? releaseResult(outcome, mode) : copyResult(outcome, args.dryRun == true))
+        result = scrubSecrets(parsed, secrets)
     }
     if (bindings) {
         withCredentials(bindings) { run() }
@@ -181,24 +227,103 @@ def call(Map args = [:]) {
         run()
     }
 
+    if (mode in RELEASE_MODES) {
+        // The JUnit file (one test case per image) exists once the CLI got as far as its --json report.
+        if (args.publishJunit == true && result.images) {
+            junit(testResults: args.junit as String)
+        }
+        result.lock = mode == 'apply' || (mode == 'plan' && result.ok) ? args.lock : null
+        result.junit = result.images != null ? args.junit : null
+    }
     if (args.returnResult == true) {
         return result
     }
     if (!result.ok) {
-        error('imgpromote: promoting ' + args.source + ' to ' + args.destination + ' failed [' +
-              result.exitClass + ', exit ' + result.exitCode + ']: ' + result.message)
+        error('imgpromote: ' + describe(mode, args) + ' failed [' + result.exitClass + ', exit ' + result.exitCode + ']: ' + result.message)
     }
-    return result.reference
+    return mode in RELEASE_MODES ? result.images : result.reference
+}
+
+/** What the step does, for its failure message. */
+@NonCPS
+static String describe(String mode, Map args) {
+    String shard = args.shard ? ' (shard ' + args.shard + ')' : ''
+    switch (mode) {
+        case 'tag': return 'tagging ' + args.source + ' to ' + args.destination
+        case 'promote': return 'promote ' + args.file + shard
+        case 'plan': return 'plan ' + args.file + shard
+        case 'apply': return 'apply ' + args.lock + shard
+        default: return 'promoting ' + args.source + ' to ' + args.destination
+    }
+}
+
+/** The step's label in the build log (cut to 100 characters by the caller). */
+@NonCPS
+static String defaultLabel(String mode, Map args) {
+    String shard = args.shard ? ' (shard ' + args.shard + ')' : ''
+    switch (mode) {
+        case 'tag': return 'imgpromote tag ' + args.source + ' -> ' + args.destination
+        case 'promote': return 'imgpromote promote ' + args.file + shard
+        case 'plan': return 'imgpromote plan ' + args.file + ' -> ' + args.lock + shard
+        case 'apply': return 'imgpromote apply ' + args.lock + shard
+        default: return 'imgpromote ' + args.source + ' -> ' + args.destination
+    }
+}
+
+/** The parameters each mode takes (the options of that imgpromote command). */
+@NonCPS
+List modeKeys(String mode) {
+    if (mode == 'tag') {
+        return COMMON_KEYS + ['source', 'destination', 'referencePolicy'] + CLUSTER_KEYS
+    }
+    List sides = []
+    for (String side in ['source', 'destination']) {
+        for (String suffix in SIDE_KEY_SUFFIXES) {
+            sides << side + suffix
+        }
+    }
+    if (mode in RELEASE_MODES) {
+        List release = ['jobs', 'dryRun', 'shard', 'failFast', 'junit', 'publishJunit']
+        release += mode == 'promote' ? ['file'] : (mode == 'plan' ? ['file', 'lock'] : ['lock'])
+        return COMMON_KEYS + release + sides
+    }
+    return COMMON_KEYS + ['source', 'destination', 'platform', 'jobs', 'dryRun'] + sides
+}
+
+/** mode, else promote for a file, apply for a lock, copy otherwise (validate has checked it). */
+@NonCPS
+static String modeOf(Map args) {
+    if (args.mode) {
+        return args.mode as String
+    }
+    return args.file ? 'promote' : (args.lock ? 'apply' : 'copy')
+}
+
+/** The credential sides of a mode: key prefix, the CLI's variable prefix, the script's auth switch. */
+@NonCPS
+static List sidesOf(String mode) {
+    if (mode == 'tag') {
+        return [[key: '', envPrefix: 'IMGPROMOTE_', stepVar: 'IMGPROMOTE_STEP_AUTH']]
+    }
+    return [[key: 'source', envPrefix: 'IMGPROMOTE_SRC_', stepVar: 'IMGPROMOTE_STEP_SRC_AUTH'],
+            [key: 'destination', envPrefix: 'IMGPROMOTE_DEST_', stepVar: 'IMGPROMOTE_STEP_DEST_AUTH']]
+}
+
+/** sourceCluster for ('source', 'Cluster'); cluster for ('', 'Cluster'). */
+@NonCPS
+static String key(String prefix, String suffix) {
+    return prefix ? prefix + suffix : suffix.substring(0, 1).toLowerCase() + suffix.substring(1)
 }
 
 /** The API server URL and TLS setting of an OpenShift Client plugin cluster configuration. */
-Map clusterConfiguration(String side, String name) {
+Map clusterConfiguration(String configKey, String name) {
+    String clusterKey = configKey.replace('ClusterConfig', 'Cluster').replace('clusterConfig', 'cluster')
     def dsl
     try {
         dsl = openshift
     } catch (MissingPropertyException e) {
-        error("imgpromote: ${side}ClusterConfig needs the OpenShift Client plugin (its 'openshift' global variable), " +
-              "which this Jenkins does not have: give ${side}Cluster instead")
+        error("imgpromote: ${configKey} needs the OpenShift Client plugin (its 'openshift' global variable), " +
+              "which this Jenkins does not have: give ${clusterKey} instead")
     }
     String url = null
     boolean insecure = false
@@ -208,14 +333,14 @@ Map clusterConfiguration(String side, String name) {
     }
     // withCluster takes a name it does not know for a URL: then cluster() gives the name back.
     if (!url || url == name || !(url ==~ /(?i)https?:\/\/\S+/)) {
-        error("imgpromote: ${side}ClusterConfig '${name}' is not a cluster configuration of the OpenShift Client plugin " +
+        error("imgpromote: ${configKey} '${name}' is not a cluster configuration of the OpenShift Client plugin " +
               "(Manage Jenkins > System > OpenShift Client Plugin > Cluster Configurations)")
     }
     return [url: url, skipTlsVerify: insecure]
 }
 
 /** Tries the credential as Username with password, then as Secret text; returns the kind. */
-String detectCredentialsKind(String side, String id) {
+String detectCredentialsKind(String idKey, String id) {
     String first = null
     try {
         withCredentials([usernamePassword(credentialsId: id, usernameVariable: 'IMGPROMOTE_STEP_PROBE_USERNAME',
@@ -234,7 +359,7 @@ String detectCredentialsKind(String side, String id) {
     } catch (Exception e) {
         String hint = (first + ' ' + e.message).contains('OpenShift Token') ?
                 '; an OpenShift Token credential cannot be bound by withCredentials: store the same token as a Secret text credential' : ''
-        error("imgpromote: ${side}CredentialsId '${id}' is neither a usable Username with password " +
+        error("imgpromote: ${idKey} '${id}' is neither a usable Username with password " +
               "credential (${first}) nor a Secret text credential (${e.message})${hint}")
     }
     return null
@@ -286,39 +411,39 @@ List validate(Map args) {
     if (!problems.isEmpty()) {
         return problems
     }
+    if (args.mode != null && !(args.mode in MODES)) {
+        return ["mode must be one of ${MODES.join(', ')}; got '${args.mode}'".toString()]
+    }
+    if (!args.mode && args.file && args.lock) {
+        return ["file and lock together: set mode: 'plan' to resolve the file and write the lock there " +
+                "(mode 'apply' takes lock alone, mode 'promote' file alone)"]
+    }
+    String mode = modeOf(args)
+    for (Object k in args.keySet()) {
+        if (k in known && !(k in modeKeys(mode))) {
+            problems << notForMode(k as String, mode)
+        }
+    }
+    if (!problems.isEmpty()) {
+        return problems
+    }
 
-    for (String side in ['source', 'destination']) {
-        String ref = args[side]
-        if (!ref) {
-            problems << ("${side} is required (an image reference such as 'dev/app:1.4' or 'registry.example.com/dev/app:1.4')").toString()
-            continue
-        }
-        if (ref.startsWith('-') || ref =~ /\s/) {
-            problems << ("${side} '${ref}' is not an image reference").toString()
-            continue
-        }
-        if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']
-                && !args[side + 'ClusterConfig']) {
-            problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}ClusterConfig, ${side}Context or ${side}Registry").toString()
-        }
-        if (args[side + 'ClusterConfig'] && (args[side + 'Cluster'] || args[side + 'Context'])) {
-            problems << ("${side}ClusterConfig names the cluster already: drop ${side}Cluster and ${side}Context").toString()
-        }
-        String url = args[side + 'Cluster']
-        if (url && !(url ==~ /(?i)https?:\/\/[^\s\/]+(\/\S*)?/)) {
-            problems << ("${side}Cluster must be the API server URL (https://api.example.com:6443), got '${url}'").toString()
-        }
-        String kind = args[side + 'CredentialsKind']
-        if (kind && !(kind in CREDENTIAL_KINDS)) {
-            problems << ("${side}CredentialsKind must be one of ${CREDENTIAL_KINDS.join(', ')}; got '${kind}'").toString()
-        }
-        if (kind && !args[side + 'CredentialsId']) {
-            problems << ("${side}CredentialsKind is set but ${side}CredentialsId is not").toString()
-        }
-        if (kind == 'usernameToken' && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'ClusterConfig']) {
-            problems << ("${side}CredentialsKind 'usernameToken' is for a cluster's API token, and ${side} names no cluster " +
-                         "(${side}Cluster, ${side}ClusterConfig or ${side}Context): for a registry use usernamePassword (robot accounts, API keys " +
-                         "and registry tokens that go with a user name) or secretText (a bearer token the registry accepts as is)").toString()
+    if (mode == 'tag') {
+        problems.addAll(tagProblems(args))
+    } else if (mode in RELEASE_MODES) {
+        problems.addAll(releaseProblems(args, mode))
+    } else {
+        for (String side in ['source', 'destination']) {
+            String ref = args[side]
+            if (!ref) {
+                problems << ("${side} is required (an image reference such as 'dev/app:1.4' or 'registry.example.com/dev/app:1.4')").toString()
+            } else if (ref.startsWith('-') || ref =~ /\s/) {
+                problems << ("${side} '${ref}' is not an image reference").toString()
+            } else if (!referenceHasHost(ref) && !args[side + 'Cluster'] && !args[side + 'Context'] && !args[side + 'Registry']
+                    && !args[side + 'ClusterConfig']) {
+                problems << ("${side} '${ref}' names no registry host: set ${side}Cluster, ${side}ClusterConfig, ${side}Context or ${side}Registry").toString()
+            }
+            problems.addAll(sideProblems(args, side))
         }
     }
     if (args.platform && !(args.platform ==~ /[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?/)) {
@@ -328,6 +453,200 @@ List validate(Map args) {
         problems << 'quiet and verbose cannot both be true'
     }
     return problems
+}
+
+/** Why a known parameter does not fit the mode, and what to use instead. */
+@NonCPS
+String notForMode(String k, String mode) {
+    if (mode in RELEASE_MODES && k in ['source', 'destination', 'platform']) {
+        return "${k} does not apply to mode '${mode}': the images (and per image a platform) come from the ${mode == 'apply' ? 'lock' : 'promotion file'}".toString()
+    }
+    if (k in ['file', 'lock', 'shard', 'failFast', 'junit', 'publishJunit']) {
+        return "${k} is for a release (mode: 'promote' with file, 'plan' with file and lock, 'apply' with lock), not mode '${mode}'".toString()
+    }
+    if (mode == 'tag') {
+        if (k ==~ /(source|destination)Credentials(Id|Kind)/) {
+            return "${k} does not apply to mode 'tag': a tag moves no bytes and needs no registry credentials; " +
+                   "give the cluster's credential as credentialsId".toString()
+        }
+        if (k ==~ /(source|destination)Registry/) {
+            return "${k} does not apply to mode 'tag': a tag talks to the cluster's API only, not to a registry".toString()
+        }
+        String suffix = k.replaceFirst(/^(source|destination)/, '')
+        if (suffix != k) {
+            String instead = key('', suffix)
+            return "${k} does not apply to mode 'tag': a tag works on one cluster, named by cluster, clusterConfig or context" +
+                   (instead in CLUSTER_KEYS ? " (use ${instead})" : '').toString()
+        }
+        return "${k} does not apply to mode 'tag' (imgpromote tag has no such option)".toString()
+    }
+    if (k in CLUSTER_KEYS) {
+        return "${k} is for mode: 'tag' (one cluster); a ${mode} has two sides: use source${k.capitalize()} / destination${k.capitalize()}".toString()
+    }
+    if (k == 'referencePolicy') {
+        return "referencePolicy is for mode: 'tag'".toString()
+    }
+    return "${k} does not apply to mode '${mode}'".toString()
+}
+
+/** Checks of one side's cluster keys: prefix 'source', 'destination', or '' (tag's one cluster). */
+@NonCPS
+List sideProblems(Map args, String prefix) {
+    List problems = []
+    String cluster = key(prefix, 'Cluster'), config = key(prefix, 'ClusterConfig'), context = key(prefix, 'Context')
+    String idKey = key(prefix, 'CredentialsId'), kindKey = key(prefix, 'CredentialsKind')
+    if (args[config] && (args[cluster] || args[context])) {
+        problems << ("${config} names the cluster already: drop ${cluster} and ${context}").toString()
+    }
+    String url = args[cluster]
+    if (url && !(url ==~ /(?i)https?:\/\/[^\s\/]+(\/\S*)?/)) {
+        problems << ("${cluster} must be the API server URL (https://api.example.com:6443), got '${url}'").toString()
+    }
+    String kind = args[kindKey]
+    if (kind && !(kind in CREDENTIAL_KINDS)) {
+        problems << ("${kindKey} must be one of ${CREDENTIAL_KINDS.join(', ')}; got '${kind}'").toString()
+    }
+    if (kind && !args[idKey]) {
+        problems << ("${kindKey} is set but ${idKey} is not").toString()
+    }
+    if (prefix && kind == 'usernameToken' && !args[cluster] && !args[context] && !args[config]) {
+        problems << ("${kindKey} 'usernameToken' is for a cluster's API token, and ${prefix} names no cluster " +
+                     "(${cluster}, ${config} or ${context}): for a registry use usernamePassword (robot accounts, API keys " +
+                     "and registry tokens that go with a user name) or secretText (a bearer token the registry accepts as is)").toString()
+    }
+    return problems
+}
+
+/** mode 'tag': PROJECT/NAME references on one cluster, the cluster named, a known reference policy. */
+@NonCPS
+List tagProblems(Map args) {
+    List problems = []
+    String tag = /:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}/
+    Map forms = [source: [/[^\/\s@:]+\/[^\/\s@:]+(${tag}|@sha256:[0-9a-f]{64})/, 'PROJECT/NAME:TAG or PROJECT/NAME@sha256:HEX'],
+                 destination: [/[^\/\s@:]+\/[^\/\s@:]+${tag}/, 'PROJECT/NAME:TAG']]
+    for (String side in ['source', 'destination']) {
+        String ref = args[side]
+        if (!ref) {
+            problems << ("${side} is required (${forms[side][1]}, e.g. 'shop-stage/app:1.4')").toString()
+        } else if (ref.startsWith('-') || !(ref ==~ forms[side][0])) {
+            problems << ("${side} '${ref}' must be ${forms[side][1]}: a tag works within one cluster, so no registry host").toString()
+        }
+    }
+    if (!args.cluster && !args.clusterConfig && !args.context) {
+        problems << 'mode tag needs its cluster: set cluster (API server URL), clusterConfig or context'
+    }
+    if (args.referencePolicy != null && !(args.referencePolicy in ['source', 'local'])) {
+        problems << ("referencePolicy must be source or local, got '${args.referencePolicy}'").toString()
+    }
+    problems.addAll(sideProblems(args, ''))
+    return problems
+}
+
+/** modes promote, plan, apply: the file and lock paths, shard, JUnit, both sides. */
+@NonCPS
+List releaseProblems(Map args, String mode) {
+    List problems = []
+    Map what = [file: 'a promotion file or oc image mirror mapping file in the workspace, e.g. release.yaml',
+                lock: mode == 'plan' ? 'where plan writes the lock, e.g. release.lock.json' : 'a lock written by mode plan, e.g. release.lock.json']
+    for (String k in (mode == 'promote' ? ['file'] : (mode == 'plan' ? ['file', 'lock'] : ['lock']))) {
+        String path = args[k]
+        if (!path) {
+            problems << ("mode ${mode} needs ${k}: ${what[k]}").toString()
+        } else if (path.startsWith('-')) {
+            problems << ("${k} '${path}' must not start with '-' (write ./${path})").toString()
+        }
+    }
+    if (mode == 'plan' && args.file && args.file == args.lock) {
+        problems << 'lock must not be the promotion file itself'
+    }
+    if (args.shard != null) {
+        def m = args.shard.toString() =~ /^(\d{1,4})\/(\d{1,4})$/
+        if (!m.find() || m.group(1).toInteger() < 1 || m.group(1).toInteger() > m.group(2).toInteger()) {
+            problems << ("shard must be 'I/N' with 1 <= I <= N (e.g. '2/4', as --shard), got '${args.shard}'").toString()
+        }
+    }
+    if (args.junit && args.junit.toString().startsWith('-')) {
+        problems << ("junit '${args.junit}' must not start with '-' (write ./${args.junit})").toString()
+    }
+    if (args.publishJunit == true && !args.junit) {
+        problems << 'publishJunit needs junit: the file imgpromote writes (e.g. imgpromote-release.xml)'
+    }
+    if (args.publishJunit == true && args.junit && args.junit =~ /[*?,]/) {
+        problems << ("junit '${args.junit}' must be one file name, not a pattern (the junit step would read other files too)").toString()
+    }
+    for (Object a in (args.extraArgs ?: [])) {
+        String flag = a.toString().split('=', 2)[0]
+        if (flag in RELEASE_OWN_FLAGS) {
+            problems << ("extraArgs must not contain ${flag}: the step passes --json itself and has parameters for the rest " +
+                         '(file, lock, junit, shard, failFast)').toString()
+        }
+    }
+    for (String side in ['source', 'destination']) {
+        problems.addAll(sideProblems(args, side))
+    }
+    return problems
+}
+
+/** --src-... and --dest-... options of both sides (copy and the release commands take the same). */
+@NonCPS
+static List sideFlags(Map args) {
+    List argv = []
+    Map flags = [source: 'src', destination: 'dest']
+    for (String side in ['source', 'destination']) {
+        String f = flags[side]
+        if (args[side + 'Cluster']) argv << ("--${f}-cluster=" + args[side + 'Cluster']).toString()
+        if (args[side + 'Context']) argv << ("--${f}-context=" + args[side + 'Context']).toString()
+        if (args[side + 'Registry']) argv << ("--${f}-registry=" + args[side + 'Registry']).toString()
+        if (args[side + 'CaFile']) argv << ("--${f}-ca-file=" + args[side + 'CaFile']).toString()
+        if (args[side + 'TlsVerify'] == false) argv << ("--${f}-tls-verify=false").toString()
+    }
+    return argv
+}
+
+/** imgpromote promote|plan|apply: both sides as copy, the release options, --json, then the lock for apply. */
+@NonCPS
+List buildReleaseArgv(Map args, String mode) {
+    List argv = [mode]
+    if (args.kubeconfig) argv << ('--kubeconfig=' + args.kubeconfig)
+    if (args.jobs != null) argv << ('--jobs=' + args.jobs.toString().toInteger())
+    if (args.retries != null) argv << ('--retries=' + args.retries.toString().toInteger())
+    if (args.dryRun == true) argv << '--dry-run'
+    if (args.verbose == true) argv << '--verbose'
+    if (args.quiet == true) argv << '--quiet'
+    argv.addAll(sideFlags(args))
+    if (args.shard) argv << ('--shard=' + args.shard)
+    if (args.failFast == true) argv << '--fail-fast'
+    // The per-image outcome: --json on stdout, which the script keeps apart from stderr.
+    argv << '--json'
+    if (args.junit) argv << ('--junit=' + args.junit)
+    if (mode != 'apply') argv << ('--file=' + args.file)
+    if (mode == 'plan') argv << ('--output=' + args.lock)
+    for (Object a in (args.extraArgs ?: [])) {
+        argv << a.toString()
+    }
+    if (mode == 'apply') argv << args.lock.toString()
+    return argv
+}
+
+/** imgpromote tag's argv: one cluster (unprefixed side options), then SOURCE DESTINATION. */
+@NonCPS
+List buildTagArgv(Map args) {
+    List argv = ['tag']
+    if (args.kubeconfig) argv << ('--kubeconfig=' + args.kubeconfig)
+    if (args.retries != null) argv << ('--retries=' + args.retries.toString().toInteger())
+    if (args.verbose == true) argv << '--verbose'
+    if (args.quiet == true) argv << '--quiet'
+    if (args.cluster) argv << ('--cluster=' + args.cluster)
+    if (args.context) argv << ('--context=' + args.context)
+    if (args.caFile) argv << ('--ca-file=' + args.caFile)
+    if (args.tlsVerify == false) argv << '--tls-verify=false'
+    if (args.referencePolicy) argv << ('--reference-policy=' + args.referencePolicy)
+    for (Object a in (args.extraArgs ?: [])) {
+        argv << a.toString()
+    }
+    argv << args.source.toString()
+    argv << args.destination.toString()
+    return argv
 }
 
 /** The imgpromote argv after the program name. Values use --flag=VALUE so none is read as an option. */
@@ -341,15 +660,7 @@ List buildArgv(Map args) {
     if (args.dryRun == true) argv << '--dry-run'
     if (args.verbose == true) argv << '--verbose'
     if (args.quiet == true) argv << '--quiet'
-    Map flags = [source: 'src', destination: 'dest']
-    for (String side in ['source', 'destination']) {
-        String f = flags[side]
-        if (args[side + 'Cluster']) argv << ("--${f}-cluster=" + args[side + 'Cluster']).toString()
-        if (args[side + 'Context']) argv << ("--${f}-context=" + args[side + 'Context']).toString()
-        if (args[side + 'Registry']) argv << ("--${f}-registry=" + args[side + 'Registry']).toString()
-        if (args[side + 'CaFile']) argv << ("--${f}-ca-file=" + args[side + 'CaFile']).toString()
-        if (args[side + 'TlsVerify'] == false) argv << ("--${f}-tls-verify=false").toString()
-    }
+    argv.addAll(sideFlags(args))
     for (Object a in (args.extraArgs ?: [])) {
         argv << a.toString()
     }
@@ -359,21 +670,22 @@ List buildArgv(Map args) {
 }
 
 /**
- * Reads the script's three lines into [ok, exitCode, exitClass, reference, digest, message, stderr, report].
- * The outcome comes from the exit status and the report file only; stderr gives messages when the
- * CLI wrote no report (usage errors, a missing binary).
+ * The script's own lines: [code (null if none), report (text or null), stdout (text or null), stderr (lines)].
+ * Only the exact shapes the script prints are read: a prefix followed by digits or base64.
  */
 @NonCPS
-Map parseResult(String lines, boolean dryRun) {
+Map parseLines(String lines) {
     Integer code = null
     String reportText = null
+    String stdoutText = null
     String stderrText = ''
-    // The script prints exactly these prefixes followed by digits or base64: nothing else is read.
     for (String line in (lines ?: '').split('\n')) {
         if (line ==~ /@@imgpromote-status \d{1,3}/) {
             code = line.substring('@@imgpromote-status '.length()).toInteger()
         } else if (line ==~ /@@imgpromote-report [A-Za-z0-9+\/=]*/) {
             reportText = decodeBase64(line.substring('@@imgpromote-report '.length()))
+        } else if (line ==~ /@@imgpromote-stdout [A-Za-z0-9+\/=]*/) {
+            stdoutText = decodeBase64(line.substring('@@imgpromote-stdout '.length()))
         } else if (line ==~ /@@imgpromote-stderr [A-Za-z0-9+\/=]*/) {
             stderrText = decodeBase64(line.substring('@@imgpromote-stderr '.length()))
         }
@@ -382,17 +694,14 @@ Map parseResult(String lines, boolean dryRun) {
     if (err && err[-1] == '') {
         err = err.subList(0, err.size() - 1)
     }
-    Map report = null
-    if (reportText != null) {
-        try {
-            Object parsed = new groovy.json.JsonSlurperClassic().parseText(reportText)
-            report = parsed instanceof Map ? (Map) parsed : null
-        } catch (Exception e) {
-            report = null
-        }
-    }
-    Map result = [ok: false, exitCode: code, exitClass: null, reference: null, digest: null,
-                  message: null, stderr: err, report: report]
+    return [code: code, report: reportText, stdout: stdoutText, stderr: err]
+}
+
+/** [ok, exitCode, exitClass, message, stderr] from the status, before the mode reads its outcome. */
+@NonCPS
+Map baseResult(Map outcome) {
+    Integer code = outcome.code
+    Map result = [ok: false, exitCode: code, exitClass: null, message: null, stderr: outcome.stderr]
     if (code == null) {
         result.exitCode = 1
         result.exitClass = EXIT_CLASSES[1]
@@ -401,9 +710,49 @@ Map parseResult(String lines, boolean dryRun) {
     }
     result.exitClass = EXIT_CLASSES[code] ?: 'failure'
     if (code != 0) {
+        result.message = messageFromStderr(outcome.stderr) ?: "imgpromote exited with status ${code} and printed no message".toString()
+    }
+    return result
+}
+
+/** Marks a result failed (exit 1) with a message. */
+@NonCPS
+Map failed(Map result, String message) {
+    result.ok = false
+    result.exitCode = 1
+    result.exitClass = EXIT_CLASSES[1]
+    result.message = message
+    return result
+}
+
+/**
+ * copy: [ok, exitCode, exitClass, reference, digest, message, stderr, report]. The outcome comes
+ * from the exit status and the report file only; stderr gives messages when the CLI wrote no
+ * report (usage errors, a missing binary).
+ */
+@NonCPS
+Map copyResult(Map outcome, boolean dryRun) {
+    Map report = null
+    if (outcome.report != null) {
+        try {
+            Object parsed = new groovy.json.JsonSlurperClassic().parseText(outcome.report as String)
+            report = parsed instanceof Map ? (Map) parsed : null
+        } catch (Exception e) {
+            report = null
+        }
+    }
+    Map base = baseResult(outcome)
+    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
+                  message: base.message, stderr: base.stderr, report: report]
+    if (outcome.code == null) {
+        return result
+    }
+    int code = outcome.code
+    if (code != 0) {
         Object reported = report?.error instanceof Map ? report.error.message : null
-        result.message = reported instanceof CharSequence && reported.toString().trim() ? reported.toString().trim()
-                : (messageFromStderr(err) ?: "imgpromote exited with status ${code} and printed no message".toString())
+        if (reported instanceof CharSequence && reported.toString().trim()) {
+            result.message = reported.toString().trim()
+        }
         if (code == 2 && reported == null && result.message.contains("'--report-file")) {
             result.message += ' (the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
         }
@@ -413,23 +762,169 @@ Map parseResult(String lines, boolean dryRun) {
     String digest = destination?.digest instanceof CharSequence ? destination.digest.toString() : null
     String reference = destination?.reference instanceof CharSequence ? destination.reference.toString() : null
     if (report == null || report.error != null) {
-        result.exitCode = 1
-        result.exitClass = EXIT_CLASSES[1]
-        result.message = 'imgpromote exited 0 but wrote no report (is the imgpromote on this agent older than the step? It needs --report-file)'
-        return result
+        return failed(result, 'imgpromote exited 0 but wrote no report (is the imgpromote on this agent older than the step? It needs --report-file)')
     }
     if (digest ==~ /sha256:[0-9a-f]{64}/ && reference) {
         result.digest = digest
         result.reference = pinned(reference, digest)
     } else if (!dryRun) {
-        result.exitCode = 1
-        result.exitClass = EXIT_CLASSES[1]
-        result.message = "imgpromote succeeded but its report holds no destination digest (destination: ${destination})".toString()
-        return result
+        return failed(result, "imgpromote succeeded but its report holds no destination digest (destination: ${destination})".toString())
     }
     result.ok = true
     result.message = ''
     return result
+}
+
+/**
+ * tag: [ok, exitCode, exitClass, reference, digest, message, stderr]. imgpromote tag has no
+ * --report-file; on success its stdout (kept apart from stderr by the script) is exactly one line,
+ * HOST/PROJECT/NAME@sha256:HEX for the destination's PROJECT/NAME. Anything else is a failure.
+ */
+@NonCPS
+Map tagResult(Map outcome, String destination) {
+    Map base = baseResult(outcome)
+    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
+                  message: base.message, stderr: base.stderr]
+    if (outcome.code == null || outcome.code != 0) {
+        if (outcome.code == 2 && unknownCommand(outcome.stderr, 'tag')) {
+            result.message += ' (the imgpromote on this agent predates the tag command: update the agent image or binary:)'
+        }
+        return result
+    }
+    String repository = destination.substring(0, destination.lastIndexOf(':'))
+    String out = (outcome.stdout ?: '') as String
+    String line = out.endsWith('\n') ? out.substring(0, out.length() - 1) : out
+    String shape = /[A-Za-z0-9.\-]+(:[0-9]+)?\// + java.util.regex.Pattern.quote(repository) + /@sha256:[0-9a-f]{64}/
+    if (!(line ==~ shape)) {
+        String shown = line.length() > 200 ? line.substring(0, 200) + '...' : line
+        return failed(result, ("imgpromote tag exited 0 but its output is not the digest-pinned destination HOST/${repository}@sha256:... " +
+                               "(got '${shown}')").toString())
+    }
+    result.ok = true
+    result.message = ''
+    result.reference = line
+    result.digest = line.substring(line.lastIndexOf('@') + 1)
+    return result
+}
+
+/**
+ * promote / plan / apply: [ok, exitCode, exitClass, message, stderr, images, report]. The release
+ * commands have no --report-file: their --json object is their whole stdout, which the script keeps
+ * apart from stderr. images: one Map per image (imageResult). Exit 0 needs every image promoted,
+ * present or planned; a failure's message is the first failed image's, as the CLI puts it.
+ */
+@NonCPS
+Map releaseResult(Map outcome, String mode) {
+    Map base = baseResult(outcome)
+    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, message: base.message, stderr: base.stderr,
+                  images: null, report: null]
+    String out = outcome.stdout as String
+    if (out?.trim() && isOneJsonValue(out)) {
+        try {
+            Object parsed = new groovy.json.JsonSlurperClassic().parseText(out)
+            if (parsed instanceof Map && parsed.images instanceof List && parsed.images.every { it instanceof Map }) {
+                result.report = parsed
+                result.images = parsed.images.collect { imageResult((Map) it) }
+            }
+        } catch (Exception e) {
+            result.report = null
+        }
+    }
+    if (outcome.code == null) {
+        return result
+    }
+    List images = result.images
+    List bad = images == null ? [] : images.findAll { !it.ok }
+    if (outcome.code != 0) {
+        if (bad) {
+            Map first = bad.find { it.status == 'failed' } ?: bad[0]
+            result.message = "${bad.size()} of ${images.size()} image(s) failed; first: ${first.name}: ${first.message}".toString()
+        } else if (outcome.code == 2 && images == null && unknownCommand(outcome.stderr, mode)) {
+            result.message += " (the imgpromote on this agent predates the ${mode} command: update the agent image or binary:)".toString()
+        }
+        return result
+    }
+    if (images == null) {
+        String shown = !out?.trim() ? 'nothing' : "'" + (out.length() > 200 ? out.substring(0, 200) + '...' : out.trim()) + "'"
+        return failed(result, "imgpromote ${mode} exited 0 but its stdout is not the --json report (got ${shown})".toString())
+    }
+    if (bad) {
+        return failed(result, "imgpromote ${mode} exited 0 but ${bad.size()} image(s) are not done: ".toString() +
+                              bad.collect { "${it.name} (${it.status})" }.join(', '))
+    }
+    result.ok = true
+    result.message = ''
+    return result
+}
+
+/**
+ * One image of the --json report: [name, status, ok, reference, digest, source, sourceDigest, tags,
+ * exitCode, exitClass, message, blobs, bytes, seconds, report]. reference is the digest-pinned
+ * destination; status promoted | present | planned | failed | cancelled (by failFast).
+ */
+@NonCPS
+Map imageResult(Map image) {
+    String status = text(image.status)
+    boolean ok = status in ['promoted', 'present', 'planned']
+    Map error = image.error instanceof Map ? (Map) image.error : null
+    Integer code = ok ? 0 : (error?.exitCode instanceof Number ? (error.exitCode as Integer) : 1)
+    String reference = text(image.pinned)
+    String digest = reference?.contains('@') ? reference.substring(reference.lastIndexOf('@') + 1) : null
+    Map source = image.source instanceof Map ? (Map) image.source : [:]
+    return [name: text(image.name), status: status, ok: ok,
+            reference: digest ==~ /sha256:[0-9a-f]{64}/ ? reference : null, digest: digest ==~ /sha256:[0-9a-f]{64}/ ? digest : null,
+            source: text(source.reference), sourceDigest: text(source.digest),
+            tags: image.tags instanceof List ? image.tags.collect { it.toString() } : [],
+            exitCode: code, exitClass: EXIT_CLASSES[code] ?: 'failure',
+            message: ok ? '' : (text(error?.message) ?: "image ${status}".toString()),
+            blobs: image.blobs instanceof Map ? image.blobs : null, bytes: image.bytes instanceof Map ? image.bytes : null,
+            seconds: image.seconds instanceof Number ? image.seconds : null, report: image]
+}
+
+/**
+ * An imgpromote without this subcommand: ArgumentParser answers with the root usage line (after
+ * "Unknown option '--x'" for the first option, or "Unexpected argument 'promote'" without options).
+ */
+@NonCPS
+static boolean unknownCommand(List stderr, String command) {
+    return stderr.any { it.toString().trim() == 'Usage: imgpromote <subcommand>' } &&
+            stderr.any { it.toString().startsWith('Error: Unknown option') || it.toString().contains("'" + command + "'") }
+}
+
+/** True when text is one JSON object or array and nothing else but whitespace (the parser would stop early). */
+@NonCPS
+static boolean isOneJsonValue(String text) {
+    String t = text.trim()
+    if (!t.startsWith('{') && !t.startsWith('[')) {
+        return false
+    }
+    int depth = 0
+    boolean inString = false
+    for (int i = 0; i < t.length(); i++) {
+        char c = t.charAt(i)
+        if (inString) {
+            if (c == (char) '\\') {
+                i++
+            } else if (c == (char) '"') {
+                inString = false
+            }
+        } else if (c == (char) '"') {
+            inString = true
+        } else if (c == (char) '{' || c == (char) '[') {
+            depth++
+        } else if (c == (char) '}' || c == (char) ']') {
+            depth--
+            if (depth == 0) {
+                return i == t.length() - 1
+            }
+        }
+    }
+    return false
+}
+
+@NonCPS
+static String text(Object value) {
+    return value instanceof CharSequence ? value.toString() : null
 }
 
 /** The line of imgpromote's stderr that says what went wrong (not the usage lines after it). */
