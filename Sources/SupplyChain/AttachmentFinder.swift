@@ -75,8 +75,8 @@ public actor AttachmentFinder {
 
     private var tagSet: Set<String>?
     private var tagsComplete = false
-    /// The one tag listing of the repository, shared by every lookup that needs it.
-    private var tagListing: Task<RegistryClient.TagPage?, any Error>?
+    /// The one tag listing of the repository (every page), shared by every lookup that needs it.
+    private var tagListing: Task<[String]?, any Error>?
     /// Learned from the first referrers query: nil until then.
     private var referrersSupported: Bool?
 
@@ -160,18 +160,25 @@ public actor AttachmentFinder {
     }
 
     private func loadTags() async throws {
-        let listing: Task<RegistryClient.TagPage?, any Error>
+        let listing: Task<[String]?, any Error>
         if let tagListing {
             listing = tagListing
         } else {
             let client = self.client, repository = self.repository
-            listing = Task { try await client.tagPage(repository: repository) }
+            // Every page (`Link: rel="next"`): a cosign tag on page 2 must not be missed.
+            listing = Task {
+                do {
+                    return try await client.tagList(repository: repository)
+                } catch let error as RegistryError where error.kind == .notFound {
+                    return nil
+                }
+            }
             tagListing = listing
         }
         do {
-            if let page = try await listing.value {
-                tagSet = Set(page.tags)
-                tagsComplete = page.complete
+            if let tags = try await listing.value {
+                tagSet = Set(tags)
+                tagsComplete = true
             } else {
                 tagSet = []   // no such repository: nothing is tagged in it
                 tagsComplete = true

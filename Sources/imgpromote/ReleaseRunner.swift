@@ -309,8 +309,9 @@ struct HumanLines: Sendable {
             let digest = r.resolved?.digest ?? "?"
             let target = "\(destinationHost)/\(r.image.destinationRepository)@\(digest)"
             let tags = r.image.tags.isEmpty ? "" : " tags \(r.image.tags.joined(separator: ","))"
+            let attached = r.report?.attachments.map(\.summary).flatMap { $0.isEmpty ? nil : "; attachments: \($0)" } ?? ""
             if r.status == .present {
-                printErr("imgpromote: present \(name) -> \(target)\(tags)")
+                printErr("imgpromote: present \(name) -> \(target)\(tags)" + (attached.isEmpty ? "" : " (\(attached.dropFirst(2)))"))
             } else if plan {
                 printErr("imgpromote: planned \(name) -> \(target)\(tags)")
             } else {
@@ -318,7 +319,7 @@ struct HumanLines: Sendable {
                          skipped: r.report?.blobs.skipped ?? 0)
                 let verb = r.status == .planned ? "would promote" : "promoted"
                 printErr("imgpromote: \(verb) \(name) -> \(target)\(tags) (\(b.copied) copied, \(b.mounted) mounted, "
-                         + "\(b.skipped) present; \(formatBytes(r.report?.bytes.copied ?? 0)); \(String(format1: r.seconds)) s)")
+                         + "\(b.skipped) present; \(formatBytes(r.report?.bytes.copied ?? 0))\(attached); \(String(format1: r.seconds)) s)")
             }
         }
     }
