@@ -86,17 +86,30 @@ public struct AttachmentCopier: Sendable {
         return outcome
     }
 
-    /// For an image the destination already has: asks the destination about each attachment (one HEAD
-    /// each, in parallel) and copies only those it lacks or holds in another form (a cosign tag with other
-    /// content is merged). The outcome's `present` counts the attachments left alone.
+    /// For an image the destination already has: asks the destination about each attachment (one request
+    /// each, in parallel) and copies only what it lacks: a referrer not there by digest, a cosign tag that
+    /// is absent or lacks one of the source's layers (then merged). The outcome's `present` counts the
+    /// attachments left alone.
     public func copyMissing(_ attachments: [Attachment]) async throws -> Outcome {
         guard !attachments.isEmpty else { return Outcome() }
         let missing = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
             for (i, a) in attachments.enumerated() {
                 group.addTask {
-                    let head = try await destination.client.headManifest(repository: destination.repository,
-                                                                         reference: a.tag ?? a.document.digest)
-                    return (i, head?.digest != a.document.digest)
+                    guard let tag = a.tag else {
+                        let head = try await destination.client.headManifest(repository: destination.repository,
+                                                                             reference: a.document.digest)
+                        return (i, head == nil)
+                    }
+                    // A cosign tag is read, not HEADed: after a merge with the destination's own signatures its
+                    // digest differs from the source's for good, yet it may hold every source layer.
+                    guard let have = try await destination.client.manifestIfPresent(repository: destination.repository,
+                                                                                    reference: tag) else { return (i, true) }
+                    if have.digest == a.document.digest { return (i, false) }
+                    guard case .image(let h) = have.content, case .image(let add) = a.document.content else { return (i, true) }
+                    let lacking = add.layers.contains { l in
+                        !h.layers.contains { $0.digest == l.digest && ($0.annotations ?? [:]) == (l.annotations ?? [:]) }
+                    }
+                    return (i, lacking)
                 }
             }
             var flags = [Bool](repeating: true, count: attachments.count)
