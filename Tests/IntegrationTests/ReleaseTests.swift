@@ -204,8 +204,23 @@ final class ReleaseTests: XCTestCase {
         XCTAssertTrue(b.waitForAccessLog { $0.count >= bMark + 3 })
         let during = Array(b.accessLog().dropFirst(bMark))
         XCTAssertEqual(during.map(\.method), ["HEAD", "HEAD", "HEAD"], "one HEAD per image: \(during)")
-        XCTAssertEqual(a.accessLog().count, aMark, "a rerun of a lock asks the source nothing")
+        // Attachments on (the default): each image's source repository is asked what is attached since (tag
+        // list and referrers, together); no manifest.
+        XCTAssertTrue(a.waitForAccessLog { $0.count >= aMark + 6 })
+        let asked = Array(a.accessLog().dropFirst(aMark))
+        XCTAssertEqual(asked.filter { $0.path.contains("/tags/list") }.count, 3, "\(asked)")
+        XCTAssertEqual(asked.filter { $0.path.contains("/referrers/") }.count, 3, "\(asked)")
+        XCTAssertEqual(asked.count, 6, "\(asked)")
         XCTAssertEqual(try json(again).map { $0["status"] as? String }, ["present", "present", "present"])
+        // Without attachments a rerun of a lock asks the source nothing.
+        try await Task.sleep(for: .milliseconds(200))
+        let aMark2 = a.accessLog().count, bMark2 = b.accessLog().count
+        let bare = try await release("apply", [lock, "--attachments", "none"])
+        XCTAssertEqual(bare.exitCode, 0, bare.stderrText)
+        XCTAssertTrue(b.waitForAccessLog { $0.count >= bMark2 + 3 })
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(b.accessLog().count, bMark2 + 3, "one HEAD per image")
+        XCTAssertEqual(a.accessLog().count, aMark2, "a rerun of a lock with --attachments none asks the source nothing")
     }
 
     func testMovedSourceTagIsRefusedButTheLockStillPromotesWhatWasApproved() async throws {
