@@ -80,10 +80,14 @@ public actor AttachmentFinder {
     /// Learned from the first referrers query: nil until then.
     private var referrersSupported: Bool?
 
-    public init(client: RegistryClient, repository: String, selection: AttachmentSelection) {
+    /// Listings shared with other images of a release (nil: this finder lists the repository itself).
+    let listings: TagListings?
+
+    public init(client: RegistryClient, repository: String, selection: AttachmentSelection, listings: TagListings? = nil) {
         self.client = client
         self.repository = repository
         self.selection = selection
+        self.listings = listings
     }
 
     /// Everything attached to `digests` (and to those attachments, recursively), shallowest first.
@@ -165,14 +169,8 @@ public actor AttachmentFinder {
             listing = tagListing
         } else {
             let client = self.client, repository = self.repository
-            // Every page (`Link: rel="next"`): a cosign tag on page 2 must not be missed.
-            listing = Task {
-                do {
-                    return try await client.tagList(repository: repository)
-                } catch let error as RegistryError where error.kind == .notFound {
-                    return nil
-                }
-            }
+            listing = listings?.listing(client: client, repository: repository)
+                ?? Task { try await TagListings.list(client: client, repository: repository) }
             tagListing = listing
         }
         do {

@@ -26,10 +26,13 @@ public struct SupplyChainHooks: Sendable {
     public var record: RecordSettings?
     /// One line per event worth telling the user ("3 attachments copied").
     public var log: @Sendable (String) -> Void
+    /// Source tag listings shared with the other images of a release (nil: listed per image).
+    public var tagListings: TagListings?
 
     public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil,
                 attachments: AttachmentSelection = .all, jobs: Int = 8, record: RecordSettings? = nil,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                tagListings: TagListings? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.tagListings = tagListings
         self.source = source
         self.destination = destination
         self.policy = policy
@@ -93,7 +96,8 @@ public struct SupplyChainHooks: Sendable {
     /// lacks is written; when the source has nothing attached, the destination is not asked at all.
     @discardableResult
     public func bringAttachments(_ digests: [String], alreadyPromoted: Bool = false) async throws -> AttachmentCounts {
-        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments)
+        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments,
+                                      listings: tagListings)
         let found = try await finder.find(for: digests)
         var counts = AttachmentCounts(found)
         guard !found.isEmpty else { return counts }

@@ -4,6 +4,7 @@ import OCIRegistry
 import OpenShiftCredentials
 import Promotion
 import Release
+import SupplyChain
 
 /// Runs `plan`, `apply` and `promote`: reads the file or lock, logs each side in once, selects tags,
 /// hands the images to the release engine and reports.
@@ -16,6 +17,8 @@ struct ReleaseRunner {
 
     let options: ReleaseRunOptions
     let environment = Environment.all()
+    /// One listing per source repository for the whole release (attachment lookups).
+    let tagListings = TagListings()
 
     /// One image to run, or an entry that failed before reaching the engine (its tag list).
     enum Item {
@@ -226,7 +229,7 @@ struct ReleaseRunner {
         // The signature gate, attachments and the record, exactly as `copy` sets them up for one image.
         var hooks = try await options.supplyChain.hooks(source: s, destination: d, jobs: options.jobs,
                                                         quiet: options.global.quiet || options.json,
-                                                        environment: environment)
+                                                        environment: environment, tagListings: tagListings)
         if !options.noPreflight { hooks.preflight = permissionPreflight(source: s, destination: d) }
         return ReleaseImage(name: e.name, sourceRepository: e.sourceRepository, sourceReference: e.sourceReference,
                             destinationRepository: e.destinationRepository, tags: e.tags, platform: e.platform,
