@@ -34,6 +34,7 @@ public final class Promoter: Sendable {
         async let taggedHead = headIfTagged(repository: dstRepo, tag: request.destination.tag)
         async let preflight: Void = runPreflight(request.hooks)
         var top = try await source.manifest(repository: srcRepo, reference: request.source.identifier)
+        let namedDigest = top.digest
         if let platform = request.platform, !top.children.isEmpty {
             guard let child = top.children.first(where: { $0.platform.map(platform.matches) ?? false }) else {
                 let available = top.children.compactMap { $0.platform?.description }.joined(separator: ", ")
@@ -42,7 +43,7 @@ public final class Promoter: Sendable {
             top = try await source.manifest(repository: srcRepo, reference: child.digest)
         }
         try await preflight
-        if let verify = request.hooks.verifySource { try await verify(top.digest) }
+        if let verify = request.hooks.verifySource { try await verify(top.digest, namedDigest) }
         let platforms = top.children.compactMap { $0.platform?.description }
         events(.resolved(digest: top.digest, mediaType: top.mediaType, platforms: max(platforms.count, 1)))
 
@@ -67,6 +68,10 @@ public final class Promoter: Sendable {
         if let head, head.digest == top.digest {
             events(.alreadyPresent(digest: top.digest))
             report.alreadyPresent = true
+            if let whenPresent = request.hooks.whenPresent, !request.dryRun {
+                // Attachments added to the source since the last promotion still travel (children first).
+                report.attachments = try await whenPresent(top.children.map(\.digest) + [top.digest])
+            }
             report.seconds = seconds(since: started, clock)
             return report
         }
@@ -106,7 +111,7 @@ public final class Promoter: Sendable {
             if request.destination.tag != nil {
                 try await destination.putManifest(repository: dstRepo, reference: top.digest, document: top)
             }
-            try await beforeTag(manifests.map(\.digest))
+            report.attachments = try await beforeTag(manifests.map(\.digest))
         }
         try await destination.putManifest(repository: dstRepo, reference: destinationReference, document: top)
         events(.manifestPushed(digest: top.digest, reference: destinationReference))

@@ -32,19 +32,26 @@ public struct PromotionHooks: Sendable {
     /// moves. Also runs on a dry run. (Permission preflight.)
     public var preflight: (@Sendable () async throws -> Void)?
     /// Runs once the source digest is known (after `--platform` selection), before any blob moves.
-    /// Also runs on a dry run. (Signature gate.)
-    public var verifySource: (@Sendable (_ digest: String) async throws -> Void)?
+    /// Also runs on a dry run. (Signature gate.) `digest` is what is promoted; `namedDigest` is what the
+    /// user's reference resolved to: the index when a platform was selected, else the same digest.
+    public var verifySource: (@Sendable (_ digest: String, _ namedDigest: String) async throws -> Void)?
     /// Runs when every manifest of the image is in the destination by digest (children and top),
     /// before the destination tag is written; not on a dry run or when the image was already there.
     /// (Attachments: signatures, attestations, SBOMs, records.) `manifestDigests` lists children first.
-    public var beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> Void)?
+    /// Returns what travelled, for the report (nil: nothing to say).
+    public var beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)?
+    /// Runs instead of `beforeTag` when the destination already had the image (the no-op path), so what
+    /// was attached to the source since still travels; not on a dry run. Nil keeps the no-op at one HEAD.
+    public var whenPresent: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)?
 
     public init(preflight: (@Sendable () async throws -> Void)? = nil,
-                verifySource: (@Sendable (_ digest: String) async throws -> Void)? = nil,
-                beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> Void)? = nil) {
+                verifySource: (@Sendable (_ digest: String, _ namedDigest: String) async throws -> Void)? = nil,
+                beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)? = nil,
+                whenPresent: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)? = nil) {
         self.preflight = preflight
         self.verifySource = verifySource
         self.beforeTag = beforeTag
+        self.whenPresent = whenPresent
     }
 }
 

@@ -20,6 +20,8 @@ public struct AttachmentCopier: Sendable {
         /// Cosign tags written as a merge with existing content.
         public var merged = 0
         public var fallbackTagsWritten = 0
+        /// Cosign tags the destination already had with everything in them: nothing written.
+        public var present = 0
         public init() {}
     }
 
@@ -46,7 +48,7 @@ public struct AttachmentCopier: Sendable {
 
         var fallback: [String: [Descriptor]] = [:]
         for depth in Set(attachments.map(\.depth)).sorted() {
-            try await withThrowingTaskGroup(of: (String, Descriptor?, Bool).self) { group in
+            try await withThrowingTaskGroup(of: (String, Descriptor?, CosignTagWriter.Result).self) { group in
                 for (a, docs) in zip(attachments, trees) where a.depth == depth {
                     group.addTask {
                         for child in docs.dropLast() {
@@ -54,18 +56,23 @@ public struct AttachmentCopier: Sendable {
                                                                           reference: child.digest, document: child)
                         }
                         if let tag = a.tag {
-                            let merged = try await CosignTagWriter(side: destination)
+                            let result = try await CosignTagWriter(side: destination)
                                 .write(a.document, tag: tag, knownAbsent: absent?(tag) ?? false)
-                            return (a.subject, nil, merged)
+                            return (a.subject, nil, result)
                         }
                         let pushed = try await destination.client.pushManifest(repository: destination.repository,
                                                                                reference: a.document.digest, document: a.document)
-                        return (a.subject, pushed.subjectIndexed ? nil : a.indexEntry, false)
+                        return (a.subject, pushed.subjectIndexed ? nil : a.indexEntry, .written)
                     }
                 }
-                for try await (subject, entry, merged) in group {
-                    outcome.manifests += 1
-                    if merged { outcome.merged += 1 }
+                for try await (subject, entry, result) in group {
+                    switch result {
+                    case .written: outcome.manifests += 1
+                    case .merged:
+                        outcome.manifests += 1
+                        outcome.merged += 1
+                    case .present: outcome.present += 1
+                    }
                     if let entry { fallback[subject, default: []].append(entry) }
                 }
             }
@@ -76,6 +83,42 @@ public struct AttachmentCopier: Sendable {
                 outcome.fallbackTagsWritten += 1
             }
         }
+        return outcome
+    }
+
+    /// For an image the destination already has: asks the destination about each attachment (one request
+    /// each, in parallel) and copies only what it lacks: a referrer not there by digest, a cosign tag that
+    /// is absent or lacks one of the source's layers (then merged). The outcome's `present` counts the
+    /// attachments left alone.
+    public func copyMissing(_ attachments: [Attachment]) async throws -> Outcome {
+        guard !attachments.isEmpty else { return Outcome() }
+        let missing = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for (i, a) in attachments.enumerated() {
+                group.addTask {
+                    guard let tag = a.tag else {
+                        let head = try await destination.client.headManifest(repository: destination.repository,
+                                                                             reference: a.document.digest)
+                        return (i, head == nil)
+                    }
+                    // A cosign tag is read, not HEADed: after a merge with the destination's own signatures its
+                    // digest differs from the source's for good, yet it may hold every source layer.
+                    guard let have = try await destination.client.manifestIfPresent(repository: destination.repository,
+                                                                                    reference: tag) else { return (i, true) }
+                    if have.digest == a.document.digest { return (i, false) }
+                    guard case .image(let h) = have.content, case .image(let add) = a.document.content else { return (i, true) }
+                    let lacking = add.layers.contains { l in
+                        !h.layers.contains { $0.digest == l.digest && ($0.annotations ?? [:]) == (l.annotations ?? [:]) }
+                    }
+                    return (i, lacking)
+                }
+            }
+            var flags = [Bool](repeating: true, count: attachments.count)
+            for try await (i, m) in group { flags[i] = m }
+            return flags
+        }
+        let copy = zip(attachments, missing).filter(\.1).map(\.0)
+        var outcome = try await self.copy(copy)
+        outcome.present += attachments.count - copy.count
         return outcome
     }
 
@@ -169,19 +212,27 @@ public struct AttachmentCopier: Sendable {
 struct CosignTagWriter: Sendable {
     let side: PromotionSide
 
-    /// Puts `incoming` under `tag`; true when it was merged into other content there.
-    func write(_ incoming: ManifestDocument, tag: String, knownAbsent: Bool = false) async throws -> Bool {
+    enum Result: Sendable {
+        /// Written as is (the tag was absent).
+        case written
+        /// Merged into other content under the tag.
+        case merged
+        /// Everything in it was there already: nothing written.
+        case present
+    }
+
+    /// Puts `incoming` under `tag`.
+    func write(_ incoming: ManifestDocument, tag: String, knownAbsent: Bool = false) async throws -> Result {
         let existing = knownAbsent ? nil : try await side.client.manifestIfPresent(repository: side.repository, reference: tag)
-        guard let existing, existing.digest != incoming.digest else {
-            if existing == nil {
-                _ = try await side.client.pushManifest(repository: side.repository, reference: tag, document: incoming)
-            }
-            return false
+        guard let existing else {
+            _ = try await side.client.pushManifest(repository: side.repository, reference: tag, document: incoming)
+            return .written
         }
+        if existing.digest == incoming.digest { return .present }
         guard case .image(let have) = existing.content, case .image(let add) = incoming.content else {
             throw RegistryError(.integrity, "\(side.client.host)/\(side.repository):\(tag) is not an image manifest; not merging into it")
         }
-        return try await append(add.layers, to: have, tag: tag)
+        return try await append(add.layers, to: have, tag: tag) ? .merged : .present
     }
 
     /// Appends `layers` (blobs already in the repository) to the manifest under `tag` (or a new one).

@@ -75,15 +75,19 @@ public actor AttachmentFinder {
 
     private var tagSet: Set<String>?
     private var tagsComplete = false
-    /// The one tag listing of the repository, shared by every lookup that needs it.
-    private var tagListing: Task<RegistryClient.TagPage?, any Error>?
+    /// The one tag listing of the repository (every page), shared by every lookup that needs it.
+    private var tagListing: Task<[String]?, any Error>?
     /// Learned from the first referrers query: nil until then.
     private var referrersSupported: Bool?
 
-    public init(client: RegistryClient, repository: String, selection: AttachmentSelection) {
+    /// Listings shared with other images of a release (nil: this finder lists the repository itself).
+    let listings: TagListings?
+
+    public init(client: RegistryClient, repository: String, selection: AttachmentSelection, listings: TagListings? = nil) {
         self.client = client
         self.repository = repository
         self.selection = selection
+        self.listings = listings
     }
 
     /// Everything attached to `digests` (and to those attachments, recursively), shallowest first.
@@ -160,18 +164,19 @@ public actor AttachmentFinder {
     }
 
     private func loadTags() async throws {
-        let listing: Task<RegistryClient.TagPage?, any Error>
+        let listing: Task<[String]?, any Error>
         if let tagListing {
             listing = tagListing
         } else {
             let client = self.client, repository = self.repository
-            listing = Task { try await client.tagPage(repository: repository) }
+            listing = listings?.listing(client: client, repository: repository)
+                ?? Task { try await TagListings.list(client: client, repository: repository) }
             tagListing = listing
         }
         do {
-            if let page = try await listing.value {
-                tagSet = Set(page.tags)
-                tagsComplete = page.complete
+            if let tags = try await listing.value {
+                tagSet = Set(tags)
+                tagsComplete = true
             } else {
                 tagSet = []   // no such repository: nothing is tagged in it
                 tagsComplete = true

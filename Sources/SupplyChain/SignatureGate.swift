@@ -17,6 +17,28 @@ public struct SignatureGate: Sendable {
         self.policy = policy
     }
 
+    /// Throws `PolicyRefusal` unless `digest` — or, when a platform was selected from an index, the index
+    /// the user named (`namedDigest`) — is signed as the policy requires; returns the accepting key's
+    /// fingerprint. A signature on the index vouches for its platform manifests: it names the index digest,
+    /// which fixes every child digest. Both lookups run at once.
+    @discardableResult
+    public func verify(digest: String, namedDigest: String) async throws -> String {
+        guard namedDigest != digest else { return try await verify(digest: digest) }
+        async let platform = Result(catching: { try await verify(digest: digest) })
+        async let index = Result(catching: { try await verify(digest: namedDigest) })
+        let (p, i) = await (platform, index)
+        if case .success(let key) = p { return key }
+        if case .success(let key) = i { return key }
+        guard case .failure(let pe) = p, case .failure(let ie) = i else { preconditionFailure() }
+        guard let pr = pe as? PolicyRefusal else { throw pe }
+        guard let ir = ie as? PolicyRefusal else { throw ie }
+        // The reason that says most (a wrong signature beats a missing one), and what was checked.
+        let order: [PolicyRefusal.Reason] = [.otherDigest, .otherIdentity, .otherKey, .noSignature]
+        let reason = order.first { $0 == pr.reason || $0 == ir.reason } ?? pr.reason
+        throw PolicyRefusal(reason, "\(client.host)/\(repository): no valid signature on the selected platform manifest "
+                            + "\(digest) (\(pr.detail)) nor on the index \(namedDigest) (\(ir.detail)); refusing to promote")
+    }
+
     /// Throws `PolicyRefusal` unless `digest` is signed as the policy requires; returns the accepting
     /// key's fingerprint.
     @discardableResult
@@ -49,5 +71,11 @@ public struct SignatureGate: Sendable {
             for try await (i, l) in group { out[i] = l }
             return out.compactMap { $0 }
         }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -15,10 +15,13 @@ public struct PolicyRefusal: Error, Sendable, CustomStringConvertible {
     public var reason: Reason
     /// One line, ready to print.
     public var message: String
+    /// What is wrong, without naming the image ("no sigstore signature").
+    public var detail: String
 
-    public init(_ reason: Reason, _ message: String) {
+    public init(_ reason: Reason, _ message: String, detail: String? = nil) {
         self.reason = reason
         self.message = message
+        self.detail = detail ?? message
     }
 
     public var description: String { message }
@@ -89,18 +92,21 @@ public struct SignaturePolicy: Sendable {
             case .notASignature(let m): foreign.append(m)
             }
         }
+        func refusal(_ reason: PolicyRefusal.Reason, _ detail: String, _ advice: String = "refusing to promote") -> Result<String, PolicyRefusal> {
+            .failure(PolicyRefusal(reason, "\(subject): \(detail); \(advice)", detail: detail))
+        }
         if let d = others.first {
-            return .failure(PolicyRefusal(.otherDigest, "\(subject): the signature by the required key names another image (\(d)); refusing to promote"))
+            return refusal(.otherDigest, "the signature by the required key names another image (\(d))")
         }
         if let r = identities.first {
-            return .failure(PolicyRefusal(.otherIdentity, "\(subject): signed by the required key for \(DiagnosticQuote.quote(r)), not \(identity ?? ""); refusing to promote"))
+            return refusal(.otherIdentity, "signed by the required key for \(DiagnosticQuote.quote(r)), not \(identity ?? "")")
         }
         if unverified + malformed > 0 {
             let n = unverified + malformed
-            return .failure(PolicyRefusal(.otherKey, "\(subject): \(n) signature\(n == 1 ? "" : "s") found, none by the required key\(keys.count == 1 ? "" : "s") (\(keys.map(\.fingerprint).map { String($0.prefix(19)) }.joined(separator: ", "))); refusing to promote"))
+            return refusal(.otherKey, "\(n) signature\(n == 1 ? "" : "s") found, none by the required key\(keys.count == 1 ? "" : "s") (\(keys.map(\.fingerprint).map { String($0.prefix(19)) }.joined(separator: ", ")))")
         }
         let detail = foreign.isEmpty ? "no sigstore signature" : "no sigstore signature (only attachments of type \(Set(foreign).sorted().joined(separator: ", ")))"
-        return .failure(PolicyRefusal(.noSignature, "\(subject): \(detail); sign it (cosign sign --key ...) or drop --require-signature"))
+        return refusal(.noSignature, detail, "sign it (cosign sign --key ...) or drop --require-signature")
     }
 }
 

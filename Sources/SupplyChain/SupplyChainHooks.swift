@@ -26,10 +26,13 @@ public struct SupplyChainHooks: Sendable {
     public var record: RecordSettings?
     /// One line per event worth telling the user ("3 attachments copied").
     public var log: @Sendable (String) -> Void
+    /// Source tag listings shared with the other images of a release (nil: listed per image).
+    public var tagListings: TagListings?
 
     public init(source: PromotionSide, destination: PromotionSide, policy: SignaturePolicy? = nil,
                 attachments: AttachmentSelection = .all, jobs: Int = 8, record: RecordSettings? = nil,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                tagListings: TagListings? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.tagListings = tagListings
         self.source = source
         self.destination = destination
         self.policy = policy
@@ -45,18 +48,32 @@ public struct SupplyChainHooks: Sendable {
         if let policy {
             let gate = SignatureGate(client: source.client, repository: source.repository, policy: policy)
             let previous = base.verifySource
-            hooks.verifySource = { digest in
-                try await previous?(digest)
-                try await gate.verify(digest: digest)
+            hooks.verifySource = { digest, namedDigest in
+                try await previous?(digest, namedDigest)
+                try await gate.verify(digest: digest, namedDigest: namedDigest)
             }
         }
         if attachments != .none || record != nil {
             let previous = base.beforeTag
             let work = self
             hooks.beforeTag = { digests in
-                try await previous?(digests)
-                if work.attachments != .none { try await work.bringAttachments(digests) }
-                if let record = work.record, let top = digests.last { try await work.attachRecord(record, digest: top) }
+                var counts = try await previous?(digests) ?? AttachmentCounts()
+                if work.attachments != .none { counts.add(try await work.bringAttachments(digests)) }
+                if let record = work.record, let top = digests.last {
+                    try await work.attachRecord(record, digest: top)
+                    counts.records += 1
+                }
+                return counts
+            }
+        }
+        if attachments != .none {
+            // No record on the no-op path: nothing was promoted.
+            let previous = base.whenPresent
+            let work = self
+            hooks.whenPresent = { digests in
+                var counts = try await previous?(digests) ?? AttachmentCounts()
+                counts.add(try await work.bringAttachments(digests, alreadyPromoted: true))
+                return counts
             }
         }
         return hooks
@@ -74,16 +91,26 @@ public struct SupplyChainHooks: Sendable {
         log("record: promotion record attached to \(digest)" + (settings.key.map { " (signed by \($0.publicKey.fingerprint.prefix(19)))" } ?? " (unsigned)"))
     }
 
-    /// Finds what hangs off `digests` in the source and writes it to the destination.
-    public func bringAttachments(_ digests: [String]) async throws {
-        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments)
+    /// Finds what hangs off `digests` in the source and writes it to the destination. With
+    /// `alreadyPromoted` (the image was already there) the destination is asked first and only what it
+    /// lacks is written; when the source has nothing attached, the destination is not asked at all.
+    @discardableResult
+    public func bringAttachments(_ digests: [String], alreadyPromoted: Bool = false) async throws -> AttachmentCounts {
+        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments,
+                                      listings: tagListings)
         let found = try await finder.find(for: digests)
-        guard !found.isEmpty else { return }
-        let outcome = try await AttachmentCopier(source: source, destination: destination, jobs: jobs).copy(found)
+        var counts = AttachmentCounts(found)
+        guard !found.isEmpty else { return counts }
+        let copier = AttachmentCopier(source: source, destination: destination, jobs: jobs)
+        let outcome = alreadyPromoted ? try await copier.copyMissing(found) : try await copier.copy(found)
+        counts.alreadyPresent = outcome.present
+        if alreadyPromoted && outcome.present == found.count { return counts }   // nothing new: say nothing
         let kinds = Dictionary(grouping: found, by: \.label).map { "\($0.value.count) \($0.key)" }.sorted()
-        log("attachments: \(found.count) copied (\(kinds.joined(separator: ", "))); blobs \(outcome.blobsCopied) copied, "
+        log("attachments: \(found.count - outcome.present) copied (\(kinds.joined(separator: ", "))"
+            + (outcome.present > 0 ? "; \(outcome.present) already there" : "") + "); blobs \(outcome.blobsCopied) copied, "
             + "\(outcome.blobsMounted) mounted, \(outcome.blobsSkipped) present"
             + (outcome.fallbackTagsWritten > 0 ? "; \(outcome.fallbackTagsWritten) referrers fallback tag(s) updated" : ""))
+        return counts
     }
 }
 
@@ -106,5 +133,29 @@ public struct RecordSettings: Sendable {
         self.key = key
         self.toolVersion = toolVersion
         self.environment = environment
+    }
+}
+
+extension AttachmentCounts {
+    /// Counts `found` by kind.
+    init(_ found: [Attachment]) {
+        self.init()
+        for a in found {
+            switch a.kind {
+            case .cosign(.signature): signatures += 1
+            case .cosign(.attestation): attestations += 1
+            case .cosign(.sbom): sboms += 1
+            case .referrer: referrers += 1
+            }
+        }
+    }
+
+    mutating func add(_ other: AttachmentCounts) {
+        signatures += other.signatures
+        attestations += other.attestations
+        sboms += other.sboms
+        referrers += other.referrers
+        records += other.records
+        alreadyPresent += other.alreadyPresent
     }
 }

@@ -28,6 +28,7 @@ enum ReleaseJSON {
         var alreadyPresent: Bool
         var dryRun: Bool?
         var plan: [PromotionReport.PlannedBlob]?
+        var attachments: AttachmentCounts?
         var seconds: Double
         var error: Failure?
     }
@@ -43,7 +44,7 @@ enum ReleaseJSON {
                   tags: r.image.tags, mediaType: r.report?.mediaType, platforms: r.report?.platforms,
                   blobs: r.report?.blobs, bytes: r.report?.bytes, manifests: r.report?.manifests,
                   alreadyPresent: r.status == .present, dryRun: r.report?.dryRun, plan: r.report?.plan,
-                  seconds: r.seconds, error: failure(r))
+                  attachments: r.report?.attachments, seconds: r.seconds, error: failure(r))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

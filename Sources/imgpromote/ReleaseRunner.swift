@@ -4,6 +4,7 @@ import OCIRegistry
 import OpenShiftCredentials
 import Promotion
 import Release
+import SupplyChain
 
 /// Runs `plan`, `apply` and `promote`: reads the file or lock, logs each side in once, selects tags,
 /// hands the images to the release engine and reports.
@@ -16,6 +17,8 @@ struct ReleaseRunner {
 
     let options: ReleaseRunOptions
     let environment = Environment.all()
+    /// One listing per source repository for the whole release (attachment lookups).
+    let tagListings = TagListings()
 
     /// One image to run, or an entry that failed before reaching the engine (its tag list).
     enum Item {
@@ -226,7 +229,7 @@ struct ReleaseRunner {
         // The signature gate, attachments and the record, exactly as `copy` sets them up for one image.
         var hooks = try await options.supplyChain.hooks(source: s, destination: d, jobs: options.jobs,
                                                         quiet: options.global.quiet || options.json,
-                                                        environment: environment)
+                                                        environment: environment, tagListings: tagListings)
         if !options.noPreflight { hooks.preflight = permissionPreflight(source: s, destination: d) }
         return ReleaseImage(name: e.name, sourceRepository: e.sourceRepository, sourceReference: e.sourceReference,
                             destinationRepository: e.destinationRepository, tags: e.tags, platform: e.platform,
@@ -309,8 +312,9 @@ struct HumanLines: Sendable {
             let digest = r.resolved?.digest ?? "?"
             let target = "\(destinationHost)/\(r.image.destinationRepository)@\(digest)"
             let tags = r.image.tags.isEmpty ? "" : " tags \(r.image.tags.joined(separator: ","))"
+            let attached = r.report?.attachments.map(\.summary).flatMap { $0.isEmpty ? nil : "; attachments: \($0)" } ?? ""
             if r.status == .present {
-                printErr("imgpromote: present \(name) -> \(target)\(tags)")
+                printErr("imgpromote: present \(name) -> \(target)\(tags)" + (attached.isEmpty ? "" : " (\(attached.dropFirst(2)))"))
             } else if plan {
                 printErr("imgpromote: planned \(name) -> \(target)\(tags)")
             } else {
@@ -318,7 +322,7 @@ struct HumanLines: Sendable {
                          skipped: r.report?.blobs.skipped ?? 0)
                 let verb = r.status == .planned ? "would promote" : "promoted"
                 printErr("imgpromote: \(verb) \(name) -> \(target)\(tags) (\(b.copied) copied, \(b.mounted) mounted, "
-                         + "\(b.skipped) present; \(formatBytes(r.report?.bytes.copied ?? 0)); \(String(format1: r.seconds)) s)")
+                         + "\(b.skipped) present; \(formatBytes(r.report?.bytes.copied ?? 0))\(attached); \(String(format1: r.seconds)) s)")
             }
         }
     }

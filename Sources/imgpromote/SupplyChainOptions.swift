@@ -72,7 +72,7 @@ struct SupplyChainOptions: ParsableArguments {
 
     /// The engine hooks for one promotion between these two sides.
     func hooks(source: ResolvedSide, destination: ResolvedSide, jobs: Int, quiet: Bool,
-               environment: [String: String]) async throws -> PromotionHooks {
+               environment: [String: String], tagListings: TagListings? = nil) async throws -> PromotionHooks {
         let log: @Sendable (String) -> Void = { line in if !quiet { printErr("imgpromote: " + line) } }
         var recordSettings: RecordSettings?
         if record || recordKey != nil {
@@ -90,7 +90,7 @@ struct SupplyChainOptions: ParsableArguments {
         return SupplyChainHooks(source: PromotionSide(client: source.client, repository: source.reference.repository),
                                 destination: PromotionSide(client: destination.client, repository: destination.reference.repository),
                                 policy: try policy(), attachments: selection, jobs: jobs, record: recordSettings,
-                                log: log).hooks()
+                                tagListings: tagListings, log: log).hooks()
     }
 }
 

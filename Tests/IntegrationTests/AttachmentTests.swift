@@ -611,3 +611,150 @@ final class AttachmentTests: XCTestCase {
         XCTAssertEqual(try dst.manifest(repository: "prod/app", reference: sbom.digest)?.bytes, sbom.bytes)
     }
 }
+
+// MARK: the gate with --platform, reports, reruns, paginated tag lists
+
+extension AttachmentTests {
+    func jsonObject(_ r: ProcessResult) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any], r.stdoutText + r.stderrText)
+    }
+
+    func testPlatformPromotionAcceptsASignatureOnTheIndexNamedOrOnTheSelectedPlatform() async throws {
+        let a = try await registry(), b = try await registry()
+        let key = try await makeKey("release"), other = try await makeKey("other")
+        // Signed only at the top (what `cosign sign` on a multi-arch tag does by default).
+        let topSigned = TestImage.random(layerSizes: [1024], platforms: [.linuxAMD64, .linuxARM64], seed: 301)
+        try await pushSigned(topSigned, to: a, repository: "dev/top", tag: "1",
+                             signatures: [try await signatureFile(digest: topSigned.digest, identity: "\(a.host)/dev/top", key: key)])
+        let arm = try XCTUnwrap(topSigned.manifests.first { $0.platform?.architecture == "arm64" })
+        let ok = try await copy("\(a.host)/dev/top:1", "\(b.host)/prod/top:1",
+                                ["--platform", "linux/arm64", "--require-signature", key.publicPath])
+        XCTAssertEqual(ok.exitCode, 0, ok.stderrText)
+        XCTAssertEqual(ok.stdoutText, "\(b.host)/prod/top@\(arm.digest)\n")
+
+        // Signed only at one platform: that platform passes, the other is refused naming both digests checked.
+        let platformSigned = TestImage.random(layerSizes: [1024], platforms: [.linuxAMD64, .linuxARM64], seed: 302)
+        let arm2 = try XCTUnwrap(platformSigned.manifests.first { $0.platform?.architecture == "arm64" })
+        let amd2 = try XCTUnwrap(platformSigned.manifests.first { $0.platform?.architecture == "amd64" })
+        try await pushSigned(platformSigned, to: a, repository: "dev/plat", tag: "1", signatures: [],
+                             instanceSignatures: [arm2.digest: [try await signatureFile(digest: arm2.digest, identity: "\(a.host)/dev/plat", key: key)]])
+        let armOK = try await copy("\(a.host)/dev/plat:1", "\(b.host)/prod/plat:arm",
+                                   ["--platform", "linux/arm64", "--require-signature", key.publicPath])
+        XCTAssertEqual(armOK.exitCode, 0, armOK.stderrText)
+        let puts = b.count(method: "PUT") + b.count(method: "POST")
+        let amd = try await copy("\(a.host)/dev/plat:1", "\(b.host)/prod/plat:amd",
+                                 ["--platform", "linux/amd64", "--require-signature", key.publicPath])
+        XCTAssertEqual(amd.exitCode, 8, amd.stderrText)
+        XCTAssertTrue(amd.stderrText.contains("selected platform manifest \(amd2.digest) (no sigstore signature)"), amd.stderrText)
+        XCTAssertTrue(amd.stderrText.contains("nor on the index \(platformSigned.digest) (no sigstore signature)"), amd.stderrText)
+        // The wrong key on a top-signed index: both digests named, the more telling reason kept.
+        let wrong = try await copy("\(a.host)/dev/top:1", "\(b.host)/prod/top:2",
+                                   ["--platform", "linux/arm64", "--require-signature", other.publicPath])
+        XCTAssertEqual(wrong.exitCode, 8, wrong.stderrText)
+        XCTAssertTrue(wrong.stderrText.contains(arm.digest) && wrong.stderrText.contains(topSigned.digest), wrong.stderrText)
+        XCTAssertTrue(wrong.stderrText.contains("none by the required key"), wrong.stderrText)
+        XCTAssertEqual(wrong.stderrText.split(separator: "\n").filter { !$0.contains("warning") }.count, 1, wrong.stderrText)
+        XCTAssertTrue(b.waitForAccessLog { _ in true })
+        XCTAssertEqual(b.count(method: "PUT") + b.count(method: "POST"), puts, "nothing written for refused platforms")
+    }
+
+    func testSignaturesAddedLaterTravelOnARerunAtMeasuredCostAndReportsCountThem() async throws {
+        let a = try await registry(), b = try await registry()
+        let first = try await makeKey("first"), second = try await makeKey("second")
+        let image = TestImage.random(layerSizes: [1024], seed: 311)
+        let identity = "\(a.host)/dev/app"
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: identity, key: first)])
+        let src = "\(a.host)/dev/app:1", dst = "\(b.host)/prod/app:1"
+        let r1 = try await copy(src, dst, ["--json", "--record"])
+        XCTAssertEqual(r1.exitCode, 0, r1.stderrText)
+        let att1 = try XCTUnwrap(try jsonObject(r1)["attachments"] as? [String: Int])
+        XCTAssertEqual(att1, ["signatures": 1, "attestations": 0, "sboms": 0, "referrers": 0, "records": 1, "alreadyPresent": 0])
+        let human = try await copy(src, "\(b.host)/prod/human:1")
+        XCTAssertTrue(human.stderrText.contains("attachments: 1 copied (1 .sig)"), human.stderrText)
+
+        // Rerun, nothing new at the source: the destination is asked for the tag and the .sig only.
+        func counted(_ extra: [String]) async throws -> (ProcessResult, source: Int, destination: Int) {
+            XCTAssertTrue(a.waitForAccessLog { _ in true } && b.waitForAccessLog { _ in true })
+            try await Task.sleep(for: .milliseconds(200))
+            let (sa, sb) = (a.accessLog().count, b.accessLog().count)
+            let r = try await copy(src, dst, extra)
+            try await Task.sleep(for: .milliseconds(300))
+            return (r, a.accessLog().count - sa, b.accessLog().count - sb)
+        }
+        let (r2, s2, d2) = try await counted(["--json"])
+        XCTAssertEqual(r2.exitCode, 0, r2.stderrText)
+        let o2 = try jsonObject(r2)
+        XCTAssertEqual(o2["alreadyPresent"] as? Bool, true)
+        XCTAssertEqual(o2["attachments"] as? [String: Int],
+                       ["signatures": 1, "attestations": 0, "sboms": 0, "referrers": 0, "records": 0, "alreadyPresent": 1],
+                       "the .sig is there already (the record lives at the destination only; no new record on a no-op)")
+        // Source: manifest GET, tags list and referrers (in parallel), the .sig manifest; destination: HEAD of
+        // the tag, GET of the .sig.
+        XCTAssertEqual(s2, 4, "source requests on a no-op rerun")
+        XCTAssertEqual(d2, 2, "destination requests on a no-op rerun")
+
+        // A second signature added to the source later travels on the rerun (merged into the .sig).
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: identity, key: second)])
+        let r3 = try await copy(src, dst, ["--json"])
+        XCTAssertEqual(r3.exitCode, 0, r3.stderrText)
+        let o3 = try jsonObject(r3)
+        XCTAssertEqual(o3["alreadyPresent"] as? Bool, true)
+        XCTAssertEqual((o3["attachments"] as? [String: Int])?["alreadyPresent"], 0, "the .sig lacked the new signature")
+        for key in [first, second] {
+            let gate = try await copy(dst, "\(b.host)/check/app:1", ["--require-signature", key.publicPath, "--attachments", "none"])
+            XCTAssertEqual(gate.exitCode, 0, gate.stderrText)
+        }
+        let out = try dir.subdirectory("rerun")
+        let read = try await run("skopeo", ["copy", "--registries.d", try registriesD([b.host]), "--src-tls-verify=false",
+                                            "docker://\(dst)", "dir:" + out])
+        XCTAssertTrue(read.succeeded, read.stderrText)
+        XCTAssertEqual(try signatures(in: out).count, 2, "skopeo finds both signatures at the destination")
+        let human3 = try await copy(src, dst)
+        XCTAssertEqual(human3.exitCode, 0, human3.stderrText)
+        XCTAssertFalse(human3.stderrText.contains("attachments:"), "nothing new: nothing said: \(human3.stderrText)")
+
+        // --attachments none keeps the one-HEAD no-op.
+        let (r4, s4, d4) = try await counted(["--attachments", "none"])
+        XCTAssertEqual(r4.exitCode, 0, r4.stderrText)
+        XCTAssertEqual(s4, 1, "the source manifest only")
+        XCTAssertEqual(d4, 1, "one HEAD")
+        print("no-op rerun cost (signed image with a record): source \(s2), destination \(d2); --attachments none: \(s4), \(d4)")
+    }
+
+    func testAttachmentLookupFollowsAPaginatedTagList() async throws {
+        let a = try await registry(), b = try await registry()
+        let key = try await makeKey("release")
+        let image = TestImage.random(layerSizes: [1024], seed: 321)
+        try await pushSigned(image, to: a, repository: "dev/app", tag: "1",
+                             signatures: [try await signatureFile(digest: image.digest, identity: "\(a.host)/dev/app", key: key)])
+        let sig = sigTag(image.digest)
+        // docker-registry 2.8 lists everything at once: a proxy serves the list in pages of 2, the .sig tag last.
+        let all = ["0.1", "0.2", "0.3", "0.4", "1"] + [sig]
+        var rules: [FaultProxy.Rule] = []
+        for start in stride(from: 0, to: all.count, by: 2) {
+            let page = Array(all[start..<min(start + 2, all.count)])
+            let after = start == 0 ? nil : all[start - 1]
+            var faults: [FaultProxy.Fault] = []
+            if start + 2 < all.count {
+                faults.append(.setHeader("Link", "</v2/dev/app/tags/list?n=2&last=\(page.last!)>; rel=\"next\""))
+            }
+            faults.append(.status(200, body: "{\"name\":\"dev/app\",\"tags\":[\(page.map { "\"\($0)\"" }.joined(separator: ","))]}"))
+            rules.append(FaultProxy.Rule(method: "GET", where: { r in
+                r.path.hasPrefix("/v2/dev/app/tags/list")
+                    && (after.map { r.path.contains("last=\($0)") } ?? !r.path.contains("last="))
+            }, fault: .combine(faults)))
+        }
+        let proxy = try FaultProxy(upstream: a.baseURL, rules: rules)
+        cleanups.append { proxy.stop() }
+        let r = try await copy("\(proxy.authority)/dev/app:1", "\(b.host)/prod/app:1", ["--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual((try jsonObject(r)["attachments"] as? [String: Int])?["signatures"], 1)
+        let pages = proxy.log.filter { $0.path.contains("/tags/list") }
+        XCTAssertEqual(pages.count, 3, "every page read: \(pages.map(\.path))")
+        XCTAssertEqual(pages.filter { $0.path.contains("last=") }.count, 2, "followed the Link header")
+        let destTags = try await tags(b, "prod/app")
+        XCTAssertEqual(Set(destTags), ["1", sig], "the .sig listed on the last page travelled")
+    }
+}

@@ -204,8 +204,23 @@ final class ReleaseTests: XCTestCase {
         XCTAssertTrue(b.waitForAccessLog { $0.count >= bMark + 3 })
         let during = Array(b.accessLog().dropFirst(bMark))
         XCTAssertEqual(during.map(\.method), ["HEAD", "HEAD", "HEAD"], "one HEAD per image: \(during)")
-        XCTAssertEqual(a.accessLog().count, aMark, "a rerun of a lock asks the source nothing")
+        // Attachments on (the default): each image's source repository is asked what is attached since (tag
+        // list and referrers, together); no manifest.
+        XCTAssertTrue(a.waitForAccessLog { $0.count >= aMark + 6 })
+        let asked = Array(a.accessLog().dropFirst(aMark))
+        XCTAssertEqual(asked.filter { $0.path.contains("/tags/list") }.count, 3, "\(asked)")
+        XCTAssertEqual(asked.filter { $0.path.contains("/referrers/") }.count, 3, "\(asked)")
+        XCTAssertEqual(asked.count, 6, "\(asked)")
         XCTAssertEqual(try json(again).map { $0["status"] as? String }, ["present", "present", "present"])
+        // Without attachments a rerun of a lock asks the source nothing.
+        try await Task.sleep(for: .milliseconds(200))
+        let aMark2 = a.accessLog().count, bMark2 = b.accessLog().count
+        let bare = try await release("apply", [lock, "--attachments", "none"])
+        XCTAssertEqual(bare.exitCode, 0, bare.stderrText)
+        XCTAssertTrue(b.waitForAccessLog { $0.count >= bMark2 + 3 })
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(b.accessLog().count, bMark2 + 3, "one HEAD per image")
+        XCTAssertEqual(a.accessLog().count, aMark2, "a rerun of a lock with --attachments none asks the source nothing")
     }
 
     func testMovedSourceTagIsRefusedButTheLockStillPromotesWhatWasApproved() async throws {
@@ -286,10 +301,14 @@ final class ReleaseTests: XCTestCase {
         try FileSystem.write(viaProxy, to: file)
         let r = try await release("promote", ["-f", file, "--tag-page-size", "3"])
         XCTAssertEqual(r.exitCode, 0, r.stderrText)
-        // (Attachment discovery lists each promoted image's tags too, without `n`: not counted here.)
-        let pages = proxy.log.filter { $0.path.contains("/tags/list?n=3") }
-        XCTAssertEqual(pages.count, 6, "3 pages for each of 2 entries: \(pages.map(\.path))")
-        XCTAssertEqual(pages.filter { $0.path.contains("last=") }.count, 4, "followed the Link header")
+        // Selection reads 3 pages for each of 2 entries. Attachment discovery lists the 4 promoted images'
+        // one repository once for the release (first page `?n=1000`, answered with the same first page),
+        // following the same Link header to the 2 later pages.
+        let first = proxy.log.filter { $0.path.hasSuffix("/tags/list?n=3") }
+        XCTAssertEqual(first.count, 2, "one listing per entry: \(first.map(\.path))")
+        XCTAssertEqual(proxy.log.filter { $0.path.contains("/tags/list?n=1000") }.count, 1, "one for the release's images")
+        let later = proxy.log.filter { $0.path.contains("/tags/list?n=3&last=") }
+        XCTAssertEqual(later.count, 2 * 2 + 2, "followed the Link header: \(later.map(\.path))")
         let prod = try await skopeoTags("\(b.host)/prod/tool")
         XCTAssertEqual(prod, ["1.1.0", "1.2.0", "1.2.1"])
         let nightly = try await skopeoTags("\(b.host)/nightly/tool")

@@ -225,18 +225,83 @@ final class ReleaseEngineTests: XCTestCase {
         let seen = Locked([String]())
         let dst = self.dst
         let ok = PromotionHooks(preflight: { seen.withLock { $0.append("preflight a") } },
-                                verifySource: { d in seen.withLock { $0.append("verify a \(d.prefix(13))") } },
+                                verifySource: { d, _ in seen.withLock { $0.append("verify a \(d.prefix(13))") } },
                                 beforeTag: { digests in
                                     let tagged = dst.digest(repository: "prod/a", tag: "1.0") != nil
                                     seen.withLock { $0.append("beforeTag a \(digests.count) tagged=\(tagged)") }
+                                    return nil
                                 })
-        let refuse = PromotionHooks(verifySource: { _ in throw RegistryError(.denied, "unsigned") })
+        let refuse = PromotionHooks(verifySource: { _, _ in throw RegistryError(.denied, "unsigned") })
         let results = await engine().promote([image("a", hooks: ok), image("b", hooks: refuse)])
         XCTAssertEqual(results.map(\.status), [.promoted, .failed])
         let log = seen.withLock { $0 }
         XCTAssertEqual(log.first, "preflight a")
         XCTAssertEqual(log.last, "beforeTag a 1 tagged=false")
         XCTAssertFalse(dst.requests.contains { $0.repository == "prod/b" && $0.op != .headManifest }, "nothing moved for b")
+    }
+
+    func testSourceCheckGetsThePlatformDigestAndTheIndexTheUserNamed() async throws {
+        let amd = FakeImage.image(layers: [FakeImage.blob("amd")], config: "amd64")
+        let arm = FakeImage.image(layers: [FakeImage.blob("arm")], config: "arm64")
+        let index = FakeImage.index([("linux/amd64", amd), ("linux/arm64", arm)])
+        index.seed(into: src, repository: "dev/m", tag: "1.0")
+        _ = seedApps(["a"])
+        let seen = Locked([String: [String]]())
+        func hooks(_ name: String) -> PromotionHooks {
+            PromotionHooks(verifySource: { d, named in seen.withLock { $0[name] = [d, named] } })
+        }
+        var multi = ReleaseImage(name: "m", sourceRepository: "dev/m", sourceReference: "1.0", destinationRepository: "prod/m",
+                                 tags: ["1.0"], hooks: hooks("m"))
+        multi.platform = Platform(architecture: "arm64", os: "linux")
+        let results = await engine().promote([multi, image("a", hooks: hooks("a"))])
+        XCTAssertEqual(results.map(\.status), [.promoted, .promoted], "\(results.map { $0.error.map { "\($0)" } })")
+        XCTAssertEqual(seen.withLock { $0["m"] }, [arm.digest, index.digest], "the selected platform, then the index named")
+        let a = results[1].resolved!.digest
+        XCTAssertEqual(seen.withLock { $0["a"] }, [a, a], "no platform selected: the one digest twice")
+    }
+
+    func testAttachmentWorkRunsOnTheNoOpPathWithinOneDestinationHeadPerImage() async throws {
+        let apps = seedApps(["a", "b"])
+        let amd = FakeImage.image(layers: [FakeImage.blob("amd")], config: "amd64")
+        let arm = FakeImage.image(layers: [FakeImage.blob("arm")], config: "arm64")
+        let index = FakeImage.index([("linux/amd64", amd), ("linux/arm64", arm)])
+        index.seed(into: src, repository: "dev/m", tag: "1.0")
+        let present = Locked([String: [String]]())
+        func hooks(_ name: String) -> PromotionHooks {
+            PromotionHooks(beforeTag: { _ in AttachmentCounts(signatures: 1) },
+                           whenPresent: { digests in
+                               present.withLock { $0[name] = digests }
+                               return AttachmentCounts(signatures: 1, alreadyPresent: 1)
+                           })
+        }
+        let first = await engine().promote(["a", "b", "m"].map { image($0, hooks: hooks($0)) })
+        XCTAssertEqual(first.map(\.status), [.promoted, .promoted, .promoted])
+        XCTAssertEqual(first[0].report?.attachments, AttachmentCounts(signatures: 1), "beforeTag's counts reach the report")
+        XCTAssertEqual(present.withLock { $0 }, [:], "not run when the image was promoted")
+        dst.resetLog()
+        src.resetLog()
+        let again = await engine().promote(["a", "b", "m"].map { image($0, hooks: hooks($0)) })
+        XCTAssertEqual(again.map(\.status), [.present, .present, .present])
+        XCTAssertEqual(dst.requests.map(\.op), [.headManifest, .headManifest, .headManifest], "one HEAD per image")
+        XCTAssertEqual(present.withLock { $0["a"] }, [apps["a"]!.digest])
+        XCTAssertEqual(present.withLock { $0["m"] }, [amd.digest, arm.digest, index.digest], "children first, then the index")
+        XCTAssertEqual(again[2].report?.attachments, AttachmentCounts(signatures: 1, alreadyPresent: 1))
+
+        // Pinned: the source is asked only for an index's children, never for a single manifest.
+        src.resetLog()
+        present.withLock { $0 = [:] }
+        let pinned = [image("a", reference: apps["a"]!.digest, hooks: hooks("a")), image("m", reference: index.digest, hooks: hooks("m"))]
+        let third = await engine().promote(pinned)
+        XCTAssertEqual(third.map(\.status), [.present, .present])
+        XCTAssertEqual(src.requests.map(\.reference), [index.digest], "\(src.requests)")
+        XCTAssertEqual(present.withLock { $0["m"] }, [amd.digest, arm.digest, index.digest])
+
+        // Without the hook the no-op asks nothing more (as `--attachments none`).
+        src.resetLog()
+        let plain = await engine().promote(pinned.map { var i = $0; i.hooks = PromotionHooks(); return i })
+        XCTAssertEqual(plain.map(\.status), [.present, .present])
+        XCTAssertEqual(src.requests, [])
+        XCTAssertNil(plain[0].report?.attachments)
     }
 
     func testGateHoldsTheConcurrencyLimitPerRegistry() async throws {

@@ -127,7 +127,9 @@ public final class ReleaseEngine: Sendable {
             throw error
         }
         try await preflight
-        if let verify = image.hooks.verifySource { try await verify(resolution.resolved.digest) }
+        if let verify = image.hooks.verifySource {
+            try await verify(resolution.resolved.digest, resolution.resolved.referenceDigest)
+        }
         return resolution
     }
 
@@ -221,6 +223,15 @@ public final class ReleaseEngine: Sendable {
             var report = makeReport(image, resolved)
             report.dryRun = options.dryRun
             report.alreadyPresent = true
+            if let whenPresent = image.hooks.whenPresent, !options.dryRun {
+                // Attachments added to the source since still travel. An index's children are known from
+                // its manifest; a pinned index the source was not asked about yet is read once for them.
+                var document = resolution.document
+                if document == nil, let media = tagHeads.first??.mediaType, MediaType.isIndex(media) {
+                    document = try await source.manifest(repository: image.sourceRepository, reference: digest)
+                }
+                report.attachments = try await whenPresent((document?.children.map(\.digest) ?? []) + [digest])
+            }
             return (resolved, report, .present)
         }
         var report = makeReport(image, resolved)
@@ -236,6 +247,7 @@ public final class ReleaseEngine: Sendable {
         }
         let document = top!
         let tally = Tally()
+        var attachments: AttachmentCounts?
         try await land(document, image: image, tally: tally, depth: 0)
 
         if !options.dryRun {
@@ -244,7 +256,7 @@ public final class ReleaseEngine: Sendable {
             if let beforeTag = image.hooks.beforeTag {
                 if !image.tags.isEmpty { try await destination.putManifest(repository: dst, reference: digest, document: document) }
                 tally.pushed(digest)
-                try await beforeTag(tally.fields.withLock { $0.manifests })
+                attachments = try await beforeTag(tally.fields.withLock { $0.manifests })
             } else {
                 tally.pushed(digest)
             }
@@ -260,6 +272,7 @@ public final class ReleaseEngine: Sendable {
             report.manifests = options.dryRun ? 0 : f.manifests.count
             if options.dryRun { report.plan = f.plan }
         }
+        report.attachments = attachments
         return (resolved, report, options.dryRun ? .planned : .promoted)
     }
 
