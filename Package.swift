@@ -63,7 +63,13 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
 
+        // Benchmarks print what they measure (bench/); never run by `swift test`.
+        .executableTarget(name: "transport-bench", dependencies: ["HTTPTransport", "TestSupport"],
+                          path: "bench/transport-bench", swiftSettings: strict),
+
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"]),
+        // The test tools' own tests (LoopbackHTTP, TestSupport), apart from the product's.
+        .testTarget(name: "TestToolsTests", dependencies: ["HTTPTransport", "TestSupport"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "ClusterEmulator"]),
