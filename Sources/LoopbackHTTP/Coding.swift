@@ -1,5 +1,4 @@
 import FoundationEssentials
-import HTTPTransport
 
 /// Base64 (standard and URL-safe alphabets) over Foundation's `Data`.
 public enum Base64 {
@@ -63,9 +62,27 @@ public enum FormCoding {
         }
     }
 
+    /// Percent-encodes everything but RFC 3986 unreserved characters (`%2F`, space as `%20`). Written
+    /// here rather than shared with HTTPTransport: the test server must not agree with the client
+    /// under test by construction.
+    public static func percentEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = String(b, radix: 16, uppercase: true)
+                out += (hex.count == 1 ? "%0" : "%") + hex
+            }
+        }
+        return out
+    }
+
     /// Encodes pairs as `a=1&b=2`.
     public static func encode(_ items: [(String, String)]) -> String {
-        items.map { URLText.percentEncode($0.0) + "=" + URLText.percentEncode($0.1) }.joined(separator: "&")
+        items.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&")
     }
 }
 
