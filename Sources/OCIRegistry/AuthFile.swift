@@ -456,6 +456,9 @@ extension AuthFile {
 
 /// A JSON value that keeps object key order and number text, so rewriting an auth file changes
 /// only the entry being stored.
+/// (Not Foundation's JSONDecoder: it drops key order, keeps the first of duplicate keys where Go's
+/// encoding/json (podman, docker) keeps the last, rejects `1e400`, rewrites `2.50` as `2.5` and
+/// accepts a trailing comma.)
 indirect enum AuthJSON: Sendable, Equatable {
     case null
     case bool(Bool)
