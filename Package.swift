@@ -56,14 +56,21 @@ let package = Package(
                           swiftSettings: strict),
 
         // Test-only tooling.
-        .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto", "HTTPTransport"], swiftSettings: strict),
+        // Shares no code with the product it tests (no HTTPTransport): an oracle, not a copy.
+        .target(name: "LoopbackHTTP", dependencies: ["CTLS", "CCrypto"], swiftSettings: strict),
         .target(name: "ClusterEmulator", dependencies: ["LoopbackHTTP", "TestSupport", "CCrypto", "HTTPTransport"],
                 exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(name: "openshift-emulator", dependencies: ["ClusterEmulator"], swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["LoopbackHTTP", "HTTPTransport", "CCrypto"],
                 swiftSettings: strict),
 
+        // Benchmarks print what they measure (bench/); never run by `swift test`.
+        .executableTarget(name: "transport-bench", dependencies: ["HTTPTransport", "TestSupport"],
+                          path: "bench/transport-bench", swiftSettings: strict),
+
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"]),
+        // The test tools' own tests (LoopbackHTTP, TestSupport), apart from the product's.
+        .testTarget(name: "TestToolsTests", dependencies: ["HTTPTransport", "TestSupport"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "OCIRegistryTests", dependencies: ["OCIRegistry", "TestSupport"]),
         .testTarget(name: "OpenShiftCredentialsTests", dependencies: ["OpenShiftCredentials", "ClusterEmulator"]),

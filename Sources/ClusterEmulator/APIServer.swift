@@ -1,3 +1,4 @@
+import LoopbackHTTP
 import FoundationEssentials
 
 /// The kube-apiserver side: discovery, whoami, access reviews, token deletion, projects, image streams
@@ -281,7 +282,7 @@ final class APIServer: Sendable {
                                   ("creationTimestamp", .string(Clock.rfc3339(r.created)))])),
             ("clientName", .string(r.clientName)), ("expiresIn", .int(r.expiresIn)), ("scopes", .strings(r.scopes)),
             ("redirectURI", .string(r.redirectURI)), ("userName", .string(r.userName)), ("userUID", .string(r.userUID)),
-            ("authorizeToken", .string("sha256~" + EmuBase64.urlNoPad(Crypto.sha256(r.name)))),
+            ("authorizeToken", .string("sha256~" + Base64.urlEncode(Crypto.sha256(r.name)))),
         ]), extraHeaders: APIServer.kubeHeaders)
     }
 

@@ -1,4 +1,5 @@
 import HTTPTransport
+import LoopbackHTTP
 /// An issued OAuth access token as the cluster stores it (`OAuthAccessToken`). Never holds the token value.
 public struct TokenRecord: Sendable, Equatable {
     /// Object name: `sha256~` + base64url(SHA-256(token minus prefix)).
@@ -92,7 +93,7 @@ final class ClusterState: Sendable {
     /// `sha256~` + base64url-no-pad(32 random bytes), never starting with `-` after the prefix (tokengen.go).
     static func newOpaqueToken() -> String {
         while true {
-            let body = EmuBase64.urlNoPad(Crypto.randomBytes(32))
+            let body = Base64.urlEncode(Crypto.randomBytes(32))
             if !body.hasPrefix("-") { return "sha256~" + body }
         }
     }
@@ -100,7 +101,7 @@ final class ClusterState: Sendable {
     /// `TokenToObjectName`: `sha256~` tokens hash to `sha256~<base64url(sha256(rest))>`; others are used as-is.
     static func objectName(forToken token: String) -> String {
         guard token.hasPrefix("sha256~") else { return token }
-        return "sha256~" + EmuBase64.urlNoPad(Crypto.sha256(String(token.dropFirst(7))))
+        return "sha256~" + Base64.urlEncode(Crypto.sha256(String(token.dropFirst(7))))
     }
 
     func issueCode(_ code: AuthorizeCode) -> String {

@@ -1,3 +1,4 @@
+import LoopbackHTTP
 import FoundationEssentials
 
 /// One emulated cluster. Every field except `name` may be omitted from a JSON config file.
@@ -179,7 +180,7 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
     }
 
     /// A random 24-character password.
-    public static func generatePassword() -> String { EmuBase64.urlNoPad(Crypto.randomBytes(18)) }
+    public static func generatePassword() -> String { Base64.urlEncode(Crypto.randomBytes(18)) }
 
     /// A small complete cluster: one user, a service account, two projects (alice may push to `dev`,
     /// only pull from `prod`) and one image stream.
@@ -188,7 +189,7 @@ public struct EmulatorConfig: Codable, Sendable, Equatable {
             name: "dev",
             users: [User(name: user, password: password, groups: ["developers"])],
             serviceAccounts: [ServiceAccount(namespace: "dev", name: "pipeline",
-                                             token: "sa-" + EmuBase64.urlNoPad(Crypto.randomBytes(24)))],
+                                             token: "sa-" + Base64.urlEncode(Crypto.randomBytes(24)))],
             projects: [
                 Project(name: "dev", pullers: [], pushers: [user, "system:serviceaccount:dev:pipeline"]),
                 Project(name: "prod", pullers: [user], pushers: []),

@@ -1,3 +1,4 @@
+import LoopbackHTTP
 /// A request as the emulator's route logic sees it (independent of the socket server).
 struct EmuRequest: Sendable {
     var method: String
@@ -39,7 +40,7 @@ struct EmuRequest: Sendable {
         guard let auth = header("Authorization") else { return nil }
         let parts = auth.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-              let raw = EmuBase64.decode(String(parts[1]).trimmingSpaces) else { return nil }
+              let raw = Base64.decode(String(parts[1]).trimmingSpaces) else { return nil }
         let text = String(decoding: raw, as: UTF8.self)
         guard let colon = text.firstIndex(of: ":") else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))

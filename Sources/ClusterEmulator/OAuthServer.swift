@@ -1,3 +1,4 @@
+import LoopbackHTTP
 /// The OAuth server (`oauth-openshift` route): `/oauth/authorize`, `/oauth/token` and the token-request pages,
 /// following openshift/oauth-server + openshift/osin as described in the protocol notes §2.
 final class OAuthServer: Sendable {
@@ -25,7 +26,7 @@ final class OAuthServer: Sendable {
     init(state: ClusterState, issuer: String) {
         self.state = state
         self.issuer = issuer
-        browserClientSecret = EmuBase64.urlNoPad(Crypto.randomBytes(32))
+        browserClientSecret = Base64.urlEncode(Crypto.randomBytes(32))
         clients = [
             Client(id: "openshift-challenging-client", secret: "", respondWithChallenges: true,
                    redirectURIs: [issuer + "/oauth/token/implicit"]),
@@ -293,7 +294,7 @@ final class OAuthServer: Sendable {
             if data.redirectURI != redirectURI { return "invalid_request" }
             if !data.challenge.isEmpty {
                 guard OAuthServer.isPKCEString(verifier) else { return "invalid_request" }
-                let computed = data.challengeMethod == "S256" ? EmuBase64.urlNoPad(Crypto.sha256(verifier)) : verifier
+                let computed = data.challengeMethod == "S256" ? Base64.urlEncode(Crypto.sha256(verifier)) : verifier
                 if !constantTimeEqual(computed, data.challenge) { return "invalid_grant" }
             }
             return nil

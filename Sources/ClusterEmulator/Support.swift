@@ -23,62 +23,6 @@ enum Crypto {
     static func sha256(_ text: String) -> [UInt8] { sha256(Array(text.utf8)) }
 }
 
-enum EmuBase64 {
-    private static let std = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    private static let url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    static func encode(_ bytes: [UInt8], urlSafe: Bool = false, padded: Bool = true) -> String {
-        let table = urlSafe ? url : std
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)], table[Int(n & 63)]]
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest == 1 {
-            let n = UInt32(bytes[i]) << 16
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)]]
-            if padded { out += Array("==".utf8) }
-        } else if rest == 2 {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)]]
-            if padded { out += Array("=".utf8) }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func urlNoPad(_ bytes: [UInt8]) -> String { encode(bytes, urlSafe: true, padded: false) }
-
-    /// Decodes standard or URL-safe base64, padded or not. Nil on any invalid character.
-    static func decode(_ text: String) -> [UInt8]? {
-        var acc: UInt32 = 0
-        var bits = 0
-        var out: [UInt8] = []
-        for c in text.utf8 {
-            let v: UInt32
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): v = 62
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): v = 63
-            case UInt8(ascii: "="): continue
-            default: return nil
-            }
-            acc = acc << 6 | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
-            }
-        }
-        return out
-    }
-}
-
 /// Go's `url.QueryEscape` / `url.Values.Encode` rules: unreserved bytes stay, space becomes `+`.
 enum EmuForm {
     static func escape(_ s: String) -> String {

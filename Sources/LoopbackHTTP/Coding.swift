@@ -1,68 +1,34 @@
-import HTTPTransport
+import FoundationEssentials
 
-/// Base64 (standard and URL-safe alphabets) without Foundation.
+/// Base64 (standard and URL-safe alphabets) over Foundation's `Data`.
 public enum Base64 {
-    private static let std = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    private static let url = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
     /// Standard alphabet with `=` padding.
     public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        encode(Array(bytes), alphabet: std, pad: true)
+        Data(bytes).base64EncodedString()
     }
 
-    /// URL-safe alphabet without padding (JWT/JWS).
+    /// URL-safe alphabet without padding (JWT/JWS, OpenShift token names, PKCE).
     public static func urlEncode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        encode(Array(bytes), alphabet: url, pad: false)
+        var s = encode(bytes)
+        while s.hasSuffix("=") { s.removeLast() }
+        return String(s.map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
     }
 
     public static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
 
-    private static func encode(_ b: [UInt8], alphabet a: [UInt8], pad: Bool) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity((b.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= b.count {
-            let n = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2])
-            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)], a[Int(n >> 6 & 63)], a[Int(n & 63)]]
-            i += 3
-        }
-        let rest = b.count - i
-        if rest == 1 {
-            let n = UInt32(b[i]) << 16
-            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)]]
-            if pad { out += [61, 61] }
-        } else if rest == 2 {
-            let n = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8
-            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)], a[Int(n >> 6 & 63)]]
-            if pad { out += [61] }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Decodes either alphabet, padded or not; whitespace is skipped. nil on invalid input.
+    /// Decodes either alphabet, padded or not; blanks and newlines are skipped. nil on invalid input.
     public static func decode(_ text: String) -> [UInt8]? {
-        var out = [UInt8]()
-        var acc: UInt32 = 0
-        var bits = 0
-        for c in text.utf8 {
-            let v: UInt32
+        var s = ""
+        for c in text.unicodeScalars {
             switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - 65)
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - 97 + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - 48 + 52)
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): v = 62
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): v = 63
-            case UInt8(ascii: "="), 10, 13, 32, 9: continue
-            default: return nil
-            }
-            acc = acc << 6 | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
+            case " ", "\t", "\n", "\r", "=": continue
+            case "-": s.append("+")
+            case "_": s.append("/")
+            default: s.unicodeScalars.append(c)
             }
         }
-        return out
+        s += String(repeating: "=", count: (4 - s.utf8.count % 4) % 4)
+        return Data(base64Encoded: s).map { Array($0) }
     }
 }
 
@@ -96,11 +62,35 @@ public enum FormCoding {
         }
     }
 
+    /// Percent-encodes everything but RFC 3986 unreserved characters (`%2F`, space as `%20`). Written
+    /// here rather than shared with HTTPTransport: the test server must not agree with the client
+    /// under test by construction.
+    public static func percentEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = String(b, radix: 16, uppercase: true)
+                out += (hex.count == 1 ? "%0" : "%") + hex
+            }
+        }
+        return out
+    }
+
     /// Encodes pairs as `a=1&b=2`.
     public static func encode(_ items: [(String, String)]) -> String {
-        items.map { URLText.percentEncode($0.0) + "=" + URLText.percentEncode($0.1) }.joined(separator: "&")
+        items.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&")
     }
 }
 
-/// Minimal JSON string escaping for hand-built JSON.
-public func jsonQuote(_ s: String) -> String { JSONText.quote(s) }
+/// A JSON string literal (JSONEncoder's escaping, `/` left alone) for hand-built JSON in tests.
+public func jsonQuote(_ s: String) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    // A String always encodes; the fallback is unreachable.
+    guard let bytes = try? encoder.encode(s) else { return "\"\"" }
+    return String(decoding: bytes, as: UTF8.self)
+}

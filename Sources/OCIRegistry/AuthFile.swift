@@ -1,3 +1,4 @@
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -214,7 +215,7 @@ public struct AuthFile: Sendable {
         var username: String?
         var password: String?
         if let auth = try string("auth"), !DiagnosticText.trim(auth).isEmpty {
-            guard let raw = AuthBase64.decode(auth) else { throw fail("\"auth\" is not valid base64") }
+            guard let raw = Self.decodeBase64(auth) else { throw fail("\"auth\" is not valid base64") }
             guard let text = String(validating: raw, as: UTF8.self) else { throw fail("\"auth\" is not UTF-8 text") }
             // user:password; the password may itself contain ':'.
             guard let colon = text.firstIndex(of: ":") else { throw fail("\"auth\" does not decode to user:password") }
@@ -308,7 +309,7 @@ public struct AuthFile: Sendable {
         case let value? where value.isObject: auths = value
         default: throw fail("existing \"auths\" is not an object; not overwriting it")
         }
-        let encoded = AuthBase64.encode(Array((username + ":" + secret).utf8))
+        let encoded = Data((username + ":" + secret).utf8).base64EncodedString()
         auths[host] = .object([AuthJSON.Member(key: "auth", value: .string(encoded))])
         root["auths"] = auths
 
@@ -422,72 +423,32 @@ extension String {
 
 // MARK: - Base64
 
-/// RFC 4648 base64 without Foundation. Decoding is lenient where tools differ: URL-safe letters,
-/// missing padding and embedded newlines are accepted; anything else is rejected.
-enum AuthBase64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int((n >> UInt32(shift)) & 63)]) }
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest == 1 {
-            let n = UInt32(bytes[i]) << 16
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], 0x3D, 0x3D]
-        } else if rest == 2 {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], 0x3D]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        var values: [UInt8] = []
-        values.reserveCapacity(text.utf8.count)
+extension AuthFile {
+    /// Decodes an `auth` field with Foundation, lenient where tools differ: URL-safe letters, missing
+    /// padding and embedded blanks or newlines are accepted; anything else (data after `=`, a stray
+    /// character, an impossible length) is rejected.
+    static func decodeBase64(_ text: String) -> [UInt8]? {
+        var normalized = ""
+        normalized.reserveCapacity(text.utf8.count + 2)
         var padding = 0
-        for c in text.utf8 {
+        for c in text.unicodeScalars {
             switch c {
-            case 0x20, 0x09, 0x0A, 0x0D: continue
-            case 0x3D: padding += 1; continue
+            case " ", "\t", "\n", "\r": continue
+            case "=": padding += 1; continue
             default: break
             }
             if padding > 0 { return nil }  // data after '='
-            let v: UInt8
             switch c {
-            case 0x41...0x5A: v = c - 0x41
-            case 0x61...0x7A: v = c - 0x61 + 26
-            case 0x30...0x39: v = c - 0x30 + 52
-            case 0x2B, 0x2D: v = 62  // '+' or URL-safe '-'
-            case 0x2F, 0x5F: v = 63  // '/' or URL-safe '_'
-            default: return nil
+            case "-": normalized.append("+")
+            case "_": normalized.append("/")
+            default: normalized.unicodeScalars.append(c)
             }
-            values.append(v)
         }
-        if values.count % 4 == 1 || padding > 2 { return nil }
-        if padding > 0 && (values.count + padding) % 4 != 0 { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(values.count * 3 / 4)
-        var i = 0
-        while i + 4 <= values.count {
-            let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
-            out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
-            i += 4
-        }
-        let rest = values.count - i
-        if rest == 2 {
-            let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12
-            out.append(UInt8(n >> 16 & 0xFF))
-        } else if rest == 3 {
-            let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6
-            out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF)]
-        }
-        return out
+        let count = normalized.utf8.count
+        if count % 4 == 1 || padding > 2 { return nil }
+        if padding > 0 && (count + padding) % 4 != 0 { return nil }
+        normalized += String(repeating: "=", count: (4 - count % 4) % 4)
+        return Data(base64Encoded: normalized).map { Array($0) }
     }
 }
 
@@ -495,6 +456,9 @@ enum AuthBase64 {
 
 /// A JSON value that keeps object key order and number text, so rewriting an auth file changes
 /// only the entry being stored.
+/// (Not Foundation's JSONDecoder: it drops key order, keeps the first of duplicate keys where Go's
+/// encoding/json (podman, docker) keeps the last, rejects `1e400`, rewrites `2.50` as `2.5` and
+/// accepts a trailing comma.)
 indirect enum AuthJSON: Sendable, Equatable {
     case null
     case bool(Bool)

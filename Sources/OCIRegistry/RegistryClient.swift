@@ -16,9 +16,8 @@ public final class RegistryClient: Sendable {
     let log: @Sendable (String) -> Void
     /// Fall back to http:// when the host does not speak TLS (a side the user marked insecure).
     let allowPlainHTTP: Bool
-    /// How the user spells this side's flags ("--src-"), so TLS and connection failures can say
-    /// which flag to change; nil outside the CLI.
-    let flagPrefix: String?
+    /// How TLS failures word their remedies (the CLI: this side's flags).
+    let remedyWording: RegistryError.RemedyWording
     let state = SessionState()
     let tokens = TokenCache()
 
@@ -26,10 +25,11 @@ public final class RegistryClient: Sendable {
     ///   - host: `host[:port]` as in image references.
     ///   - allowPlainHTTP: fall back to http:// when the host does not speak TLS. Only for sides the
     ///     user marked insecure: credentials then travel in clear text.
-    ///   - flagPrefix: the side's CLI flag prefix (`--src-`), named in TLS and connection errors.
+    ///   - remedyWording: how TLS failures word what to change (the CLI names the side's flags).
     public init(host: String, tls: TLSOptions = .default, allowPlainHTTP: Bool = false,
                 credentials: (any CredentialProvider)? = nil, http: HTTPClient = .shared,
-                retry: RetryPolicy = RetryPolicy(), flagPrefix: String? = nil,
+                retry: RetryPolicy = RetryPolicy(),
+                remedyWording: @escaping RegistryError.RemedyWording = RegistryError.Remedy.libraryWording,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.host = host
         self.tls = tls
@@ -38,12 +38,12 @@ public final class RegistryClient: Sendable {
         self.retry = retry
         self.log = log
         self.allowPlainHTTP = allowPlainHTTP
-        self.flagPrefix = flagPrefix
+        self.remedyWording = remedyWording
     }
 
-    /// A transport failure as the CLI reports it, with what to change on this side.
+    /// A transport failure, with what to change on this side.
     func failure(_ error: TransportError, _ what: String) -> RegistryError {
-        RegistryError.from(transport: error, what: what, flagPrefix: flagPrefix, plainAllowed: allowPlainHTTP)
+        RegistryError.from(transport: error, what: what, wording: remedyWording, plainAllowed: allowPlainHTTP)
     }
 
     /// Asks for these actions on `repository` in every token of this client, so one token serves

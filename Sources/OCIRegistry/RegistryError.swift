@@ -42,12 +42,34 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         public var challengeError: String? { challenges.lazy.compactMap(\.error).first }
     }
 
+    /// What the user can change on the client's side to get past a TLS failure.
+    public enum Remedy: Sendable, Equatable {
+        /// Trust the CA that signed the registry's certificate.
+        case trustCA
+        /// Stop verifying TLS for this registry (unsafe); also allows plain HTTP for a registry
+        /// served without TLS.
+        case disableTLSVerification
+
+        /// The library's own words: the `TLSOptions` fields.
+        public static let libraryWording: RemedyWording = { remedy in
+            switch remedy {
+            case .trustCA: return "TLSOptions.caFile"
+            case .disableTLSVerification: return "TLSOptions.verify = false"
+            }
+        }
+    }
+
+    /// Words a remedy for a message, e.g. as the flag that applies it (`--src-ca-file FILE`).
+    public typealias RemedyWording = @Sendable (Remedy) -> String
+
     public var kind: Kind
     /// One line; never contains credentials, tokens or upload session URLs.
     public var message: String
     public var status: Int?
     /// Set when the registry refused (401/403) a request that carried credentials.
     public var refusal: Refusal?
+    /// What the user can change to get past a TLS failure, in the order the message offers them.
+    public var remedies: [Remedy] = []
 
     public init(_ kind: Kind, _ message: String, status: Int? = nil, refusal: Refusal? = nil) {
         self.kind = kind
@@ -105,22 +127,29 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    /// Classifies a failure below HTTP. TLS and connection failures say what to change, naming the
-    /// side's flags when `flagPrefix` (`--src-`) is known.
-    static func from(transport error: TransportError, what: String, flagPrefix: String? = nil,
+    /// Classifies a failure below HTTP. TLS failures carry what to change (`remedies`), worded by
+    /// whoever configured the client (`RemedyWording`: the CLI names the side's flags).
+    static func from(transport error: TransportError, what: String, wording: RemedyWording = Remedy.libraryWording,
                      plainAllowed: Bool = false) -> RegistryError {
         if error.host.isEmpty { return RegistryError(error.kind == .cancelled ? .other : .network, "\(what): \(error.message)") }
         let host = error.host
-        let flag = { (name: String) in flagPrefix.map { "\($0)\(name)" } ?? "the side's \(name) option" }
+        func remedied(_ message: String, _ remedies: [Remedy]) -> RegistryError {
+            var e = RegistryError(.network, message)
+            e.remedies = remedies
+            return e
+        }
         switch error.kind {
         case .digestMismatch, .sizeMismatch:
             return RegistryError(.integrity, "\(host): \(what): \(error.message)")
         case .tlsUntrusted:
-            return RegistryError(.network, "\(host): \(what): certificate not trusted (\(error.message)); pass the CA that signed it with \(flag("ca-file")) FILE, or skip verification with \(flag("tls-verify"))=false (unsafe)")
+            return remedied("\(host): \(what): certificate not trusted (\(error.message)); pass the CA that signed it with \(wording(.trustCA)), or skip verification with \(wording(.disableTLSVerification)) (unsafe)",
+                            [.trustCA, .disableTLSVerification])
         case .tls where !plainAllowed && Self.answeredInPlainHTTP(error.message):
-            return RegistryError(.network, "\(host): \(what): the registry answered in plain HTTP, not TLS; if it is served without TLS, pass \(flag("tls-verify"))=false")
+            return remedied("\(host): \(what): the registry answered in plain HTTP, not TLS; if it is served without TLS, pass \(wording(.disableTLSVerification))",
+                            [.disableTLSVerification])
         case .tls:
-            return RegistryError(.network, "\(host): \(what): TLS handshake failed (\(error.message)); check the registry host and port, or \(flag("ca-file"))")
+            return remedied("\(host): \(what): TLS handshake failed (\(error.message)); check the registry host and port, or \(wording(.trustCA))",
+                            [.trustCA])
         case .couldNotResolve, .couldNotConnect:
             return RegistryError(.network, "\(host): \(what): \(error.message); check the registry host and port, and HTTPS_PROXY/NO_PROXY")
         default:

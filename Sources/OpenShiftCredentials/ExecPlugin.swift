@@ -132,15 +132,37 @@ enum ExecPlugin {
         return ExecCredentialResult(token: token, clientCertificatePEM: cert, clientKeyPEM: key)
     }
 
-    static func execInfo(apiVersion: String, interactive: Bool, cluster: Cluster?) -> String {
-        var spec = "\"interactive\":\(interactive)"
-        if let cluster {
-            var c = "\"server\":\(jsonString(cluster.server))"
-            if let ca = cluster.caData { c += ",\"certificate-authority-data\":\(jsonString(Base64.encode(ca)))" }
-            if cluster.insecure { c += ",\"insecure-skip-tls-verify\":true" }
-            spec += ",\"cluster\":{\(c)}"
+    /// KUBERNETES_EXEC_INFO: the ExecCredential (apiVersion, kind, spec) kubectl hands a plugin.
+    struct ExecInfo: Encodable {
+        struct Spec: Encodable {
+            var interactive: Bool
+            var cluster: ClusterInfo?
         }
-        return "{\"apiVersion\":\(jsonString(apiVersion)),\"kind\":\"ExecCredential\",\"spec\":{\(spec)}}"
+        struct ClusterInfo: Encodable {
+            var server: String
+            var certificateAuthorityData: String?
+            var insecureSkipTLSVerify: Bool?
+            enum CodingKeys: String, CodingKey {
+                case server
+                case certificateAuthorityData = "certificate-authority-data"
+                case insecureSkipTLSVerify = "insecure-skip-tls-verify"
+            }
+        }
+        var apiVersion: String
+        var kind = "ExecCredential"
+        var spec: Spec
+    }
+
+    static func execInfo(apiVersion: String, interactive: Bool, cluster: Cluster?) -> String {
+        let info = ExecInfo(apiVersion: apiVersion, spec: .init(interactive: interactive, cluster: cluster.map {
+            .init(server: $0.server, certificateAuthorityData: $0.caData.map { Data($0).base64EncodedString() },
+                  insecureSkipTLSVerify: $0.insecure ? true : nil)
+        }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings, Bools and optionals always encode; the fallback is unreachable.
+        guard let bytes = try? encoder.encode(info) else { return "{}" }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func lookPath(_ command: String, environment: [String: String]) -> String? {

@@ -81,5 +81,3 @@ enum Base64 {
     }
 }
 
-/// Minimal JSON string literal (exec plugin input, request bodies).
-func jsonString(_ s: String) -> String { JSONText.quote(s) }

@@ -390,7 +390,7 @@ public final class TestRegistryClient {
         guard start.status == 202, let location = start.headers["Location"] else {
             throw LoopbackError("POST upload: \(start.status) \(start.bodyText)")
         }
-        let url = location + (location.contains("?") ? "&" : "?") + "digest=" + URLText.percentEncode(digest)
+        let url = location + (location.contains("?") ? "&" : "?") + "digest=" + FormCoding.percentEncode(digest)
         let put = try exchange("PUT", url, headers: ["Content-Type": "application/octet-stream"], scope: scope,
                                bodyLength: content.size) { c in
             try content.forEachChunk(from: 0) { try c.write($0) }

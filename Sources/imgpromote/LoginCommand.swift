@@ -41,7 +41,7 @@ struct LoginCommand: AsyncParsableCommand {
                 // Prove the registry takes the token before writing it (a refusal is explained: exit 3 or 4).
                 let client = RegistryClient(host: host, tls: session.tls, allowPlainHTTP: !side.tlsVerify,
                                             credentials: session.registryCredentials(), retry: global.retryPolicy,
-                                            flagPrefix: side.flag, log: global.log)
+                                            remedyWording: side.remedyWording, log: global.log)
                 try await client.verifyCredentials()
                 do {
                     try AuthFile.store(host: host, username: cred.username, secret: cred.password, at: path)

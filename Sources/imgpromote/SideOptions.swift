@@ -1,4 +1,5 @@
 import ArgumentParser
+import OCIRegistry
 
 /// Names one side of a promotion: its flag prefix and environment prefix.
 protocol SideName {
@@ -74,6 +75,16 @@ struct SideOptions<Side: SideName>: ParsableArguments {
     var authfile: String?
 
     var flag: String { "--" + Side.flagPrefix }
+    /// Registry TLS failures name this side's flags as their remedies.
+    var remedyWording: RegistryError.RemedyWording {
+        let flag = self.flag
+        return { remedy in
+            switch remedy {
+            case .trustCA: return "\(flag)ca-file FILE"
+            case .disableTLSVerification: return "\(flag)tls-verify=false"
+            }
+        }
+    }
     var envPrefix: String { Side.envPrefix }
     var namesCluster: Bool { cluster != nil || context != nil }
 }

@@ -111,7 +111,7 @@ struct SideResolver<Side: SideName> {
             _ = try await session.registryCredential()   // fails early when this side has no token
             let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
                                         credentials: session.registryCredentials(),
-                                        retry: retry ?? global.retryPolicy, flagPrefix: options.flag, log: log)
+                                        retry: retry ?? global.retryPolicy, remedyWording: options.remedyWording, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
         }
         if let override = options.registry { reference.registry = override }
@@ -134,7 +134,7 @@ struct SideResolver<Side: SideName> {
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
         let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
                                     credentials: credentials, retry: retry ?? global.retryPolicy,
-                                    flagPrefix: options.flag, log: log)
+                                    remedyWording: options.remedyWording, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)
     }
 }

@@ -11,7 +11,6 @@ final class BlobTransferTests: XCTestCase {
         defer { sink.stop() }
         let blob = RandomBlob(seed: seed, size: size)
         source.add("/v2/app/blobs/\(blob.digest)", .random(blob))
-        let start = monotonicNanos()
         let outcome = try await withDeadline(120) {
             try await client.transfer(BlobTransfer(
                 source: HTTPRequest(url: source.url("/v2/app/blobs/\(blob.digest)")),
@@ -29,10 +28,6 @@ final class BlobTransferTests: XCTestCase {
         XCTAssertEqual(uploads.first?.bytesReceived, size)
         XCTAssertEqual(uploads.first?.digest, blob.digest, "the sink hashed exactly the blob")
         XCTAssertEqual(uploads.first?.announcedLength, size, "the upload announces the descriptor size")
-        if size >= 10 << 20 {
-            let secs = elapsedSeconds(since: start)
-            print("transfer of \(size >> 20) MiB: \(String(Int(Double(size) / secs / 1e6))) MB/s (debug build)")
-        }
     }
 
     func testZeroBytes() async throws { try await copy(size: 0, seed: 1) }

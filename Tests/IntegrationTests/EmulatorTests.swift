@@ -184,14 +184,14 @@ final class EmulatorTests: XCTestCase {
         if let challenge, let method, !challenge.isEmpty { items.append(("code_challenge_method", method)) }
         items += [("redirect_uri", redirect), ("response_type", responseType)]
         return f.cluster.oauthURL + "/oauth/authorize?"
-            + items.map { "\($0.0)=\(URLText.percentEncode($0.1))" }.joined(separator: "&")
+            + items.map { "\($0.0)=\(FormCoding.percentEncode($0.1))" }.joined(separator: "&")
     }
 
     func exchange(_ f: Fixture, code: String, verifier: String?) async throws -> HTTPResponse {
         var form = [("code", code)]
         if let verifier { form.append(("code_verifier", verifier)) }
         form += [("grant_type", "authorization_code"), ("redirect_uri", f.cluster.oauthURL + "/oauth/token/implicit")]
-        let body = form.map { "\($0.0)=\(URLText.percentEncode($0.1))" }.joined(separator: "&")
+        let body = form.map { "\($0.0)=\(FormCoding.percentEncode($0.1))" }.joined(separator: "&")
         return try await send("POST", f.cluster.oauthURL + "/oauth/token",
                               headers: [("Authorization", EmulatorTests.basic("openshift-challenging-client", "")),
                                         ("Content-Type", "application/x-www-form-urlencoded"),
@@ -602,7 +602,7 @@ final class EmulatorTests: XCTestCase {
     // MARK: §5 registry token realm and the registry front
 
     func registryToken(_ f: Fixture, apiToken: String, scopes: [String]) async throws -> (HTTPResponse, String?) {
-        let query = scopes.map { "scope=" + URLText.percentEncode($0) }.joined(separator: "&")
+        let query = scopes.map { "scope=" + FormCoding.percentEncode($0) }.joined(separator: "&")
         let r = try await send("GET", "https://\(f.cluster.registryHost)/openshift/token?" + query,
                                headers: [("Authorization", Self.basic("anything", apiToken))], caFile: f.cluster.caBundlePath)
         guard r.status == 200 else { return (r, nil) }

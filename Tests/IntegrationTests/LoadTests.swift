@@ -5,7 +5,8 @@ import XCTest
 
 /// Load and scale, sized for CI (each test well under a minute on two cores): many promotions into
 /// one destination at once, an image with hundreds of layers, a bulk run. Figures are printed as
-/// `load: ...` lines. The multi-gigabyte cases live in scripts/load.sh.
+/// `load: ...` lines, never asserted (every copy has its own timeout); measurements and the
+/// multi-gigabyte cases live in scripts/load.sh.
 final class LoadTests: ChaosHarness {
     /// A single-platform image whose first layer is `base` (shared between images), then its own layers.
     static func image(base: TestBlob?, ownSizes: [Int64], seed: UInt64) -> TestImage {
@@ -79,7 +80,6 @@ final class LoadTests: ChaosHarness {
         print(String(format: "load: concurrent16 wall=%.1fs slowest=%.1fs mean=%.1fs", wall, slowest,
                      results.map(\.2).reduce(0, +) / Double(results.count))
               + " destRequests=\(b.accessLog().count) sharedBaseUploads=\(baseUploads)")
-        XCTAssertLessThan(wall, 60)
     }
 
     func testTwoHundredLayerImage() async throws {
@@ -111,7 +111,6 @@ final class LoadTests: ChaosHarness {
         // + 2: the attachment lookup (tags/list and one referrers query).
         XCTAssertEqual(src.count, blobs + 3, "the manifest GET + one GET per blob + attachment lookup, no ping")
         print(String(format: "load: layers200 seconds=%.1f", seconds) + " blobs=\(blobs) destRequests=\(dest.count) sourceRequests=\(src.count)")
-        XCTAssertLessThan(seconds, 60)
     }
 
     func testBulkRunOfThirtyImages() async throws {
@@ -147,6 +146,5 @@ final class LoadTests: ChaosHarness {
         let noop = elapsedSeconds(since: again)
         print(String(format: "load: bulk30 total=%.1fs perImage=%.2fs max=%.2fs noopRerun=%.1fs", total,
                      total / Double(images.count), perImage.max() ?? 0, noop))
-        XCTAssertLessThan(total + noop, 90)
     }
 }

@@ -103,28 +103,41 @@ private func decode(_ status: Int, _ body: String) -> RegistryErrorResponse {
         #expect(DiagnosticText.trim("\r\n x \r\n") == "x")
     }
 
-    /// Transport failures say what to change, with the side's own flag when it is known.
-    @Test func transportFailuresNameTheFlagThatFixesThem() {
-        func failure(_ kind: TransportError.Kind, _ message: String, prefix: String? = "--dest-", plain: Bool = false) -> RegistryError {
+    /// Transport failures carry what to change (structured), worded by whoever configured the client.
+    @Test func transportFailuresCarryTheirRemedies() {
+        let cli: RegistryError.RemedyWording = { remedy in
+            switch remedy {
+            case .trustCA: return "--dest-ca-file FILE"
+            case .disableTLSVerification: return "--dest-tls-verify=false"
+            }
+        }
+        func failure(_ kind: TransportError.Kind, _ message: String,
+                     wording: @escaping RegistryError.RemedyWording = cli, plain: Bool = false) -> RegistryError {
             RegistryError.from(transport: TransportError(kind: kind, message: message, host: "reg.example:5000"),
-                               what: "HEAD manifest app:v1", flagPrefix: prefix, plainAllowed: plain)
+                               what: "HEAD manifest app:v1", wording: wording, plainAllowed: plain)
         }
         let plain = failure(.tls, "OpenSSL/3.0.22: error:0A00010B:SSL routines::wrong version number (curl 35)")
         #expect(plain.kind == .network && plain.exitCode == 6)
+        #expect(plain.remedies == [.disableTLSVerification])
         #expect(plain.message.hasPrefix("reg.example:5000: HEAD manifest app:v1: "))
         #expect(plain.message.contains("plain HTTP") && plain.message.contains("--dest-tls-verify=false"))
         #expect(failure(.tls, "error:0A0000C6:SSL routines::packet length too long (curl 35)").message.contains("plain HTTP"))
         // A side already allowed plain HTTP did not fail for that reason: no advice to allow it.
-        #expect(!failure(.tls, "wrong version number", plain: true).message.contains("tls-verify=false"))
+        let allowed = failure(.tls, "wrong version number", plain: true)
+        #expect(!allowed.message.contains("tls-verify=false") && allowed.remedies == [.trustCA])
         let other = failure(.tls, "error:0A000410:SSL routines::sslv3 alert handshake failure (curl 35)")
         #expect(!other.message.contains("plain HTTP") && other.message.contains("--dest-ca-file"))
-        let untrusted = failure(.tlsUntrusted, "unable to get local issuer certificate (curl 60)", prefix: "--src-")
-        #expect(untrusted.message.contains("--src-ca-file FILE") && untrusted.message.contains("--src-tls-verify=false (unsafe)"))
+        #expect(other.remedies == [.trustCA])
+        let untrusted = failure(.tlsUntrusted, "unable to get local issuer certificate (curl 60)")
+        #expect(untrusted.remedies == [.trustCA, .disableTLSVerification])
+        #expect(untrusted.message.contains("--dest-ca-file FILE") && untrusted.message.contains("--dest-tls-verify=false (unsafe)"))
         #expect(untrusted.message.contains("unable to get local issuer certificate"))
-        // Outside the CLI no flag is invented.
-        let library = failure(.tlsUntrusted, "unable to get local issuer certificate", prefix: nil)
-        #expect(!library.message.contains("--") && library.message.contains("ca-file option"))
-        #expect(failure(.couldNotConnect, "Connection refused (curl 7)").message.contains("HTTPS_PROXY/NO_PROXY"))
+        // Outside the CLI the library speaks its own language: no flag is invented.
+        let library = failure(.tlsUntrusted, "unable to get local issuer certificate", wording: RegistryError.Remedy.libraryWording)
+        #expect(!library.message.contains("--") && library.message.contains("TLSOptions.caFile"))
+        #expect(library.remedies == [.trustCA, .disableTLSVerification])
+        let refused = failure(.couldNotConnect, "Connection refused (curl 7)")
+        #expect(refused.message.contains("HTTPS_PROXY/NO_PROXY") && refused.remedies.isEmpty)
         #expect(failure(.digestMismatch, "blob content hashes to sha256:aa, expected sha256:bb").kind == .integrity)
     }
 }

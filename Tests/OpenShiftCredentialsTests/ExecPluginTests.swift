@@ -41,7 +41,7 @@ final class ExecPluginTests: XCTestCase {
         XCTAssertTrue(childEnv.contains("OUT_DIR=\(dir.path)"))
         XCTAssertFalse(childEnv.contains("hunter2"), "our secrets never reach the plugin")
         XCTAssertFalse(childEnv.contains("IMGPROMOTE_"))
-        XCTAssertTrue(childEnv.contains(#"KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://h:6443","certificate-authority-data":"Q0E="}}}"#), childEnv)
+        XCTAssertTrue(childEnv.contains(#"KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"certificate-authority-data":"Q0E=","server":"https://h:6443"},"interactive":false}}"#), childEnv)
     }
 
     func testClientCertificatePlugin() async throws {
