@@ -78,11 +78,9 @@ extension RegistryClient {
         return .listed(all)
     }
 
-    /// `<URL>; rel="next"` → URL (host-relative URLs stay relative).
+    /// `<URL>; rel="next"` → URL (host-relative URLs stay relative); anything else ends the listing.
     static func nextPage(_ link: String?) -> String? {
-        guard let link, let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close,
-              link[close...].contains("next") else { return nil }
-        let target = String(link[link.index(after: open)..<close])
+        guard let target = nextLinkTarget(link) else { return nil }
         return target.hasPrefix("/v2/") || target.hasPrefix("https://") || target.hasPrefix("http://") ? target : nil
     }
 

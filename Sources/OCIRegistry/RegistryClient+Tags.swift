@@ -35,21 +35,26 @@ extension RegistryClient {
 
     /// The `rel="next"` target of a Link header, host-relative (`/v2/…`) or absolute on this host.
     static func nextPage(link: String?, host: String, repository: String) throws -> String? {
+        guard let url = nextLinkTarget(link) else { return nil }
+        if url.hasPrefix("/v2/") { return url }
+        if url.hasPrefix("http://") || url.hasPrefix("https://") {
+            guard hostOf(url) == host else {
+                throw RegistryError(.other, "\(host)/\(repository): tag list links to another host (\(hostOf(url))); refusing")
+            }
+            return url
+        }
+        throw RegistryError(.other, "\(host)/\(repository): unusable tag list Link \(DiagnosticText.quote(url, limit: 80))")
+    }
+
+    /// The URL of the first `<URL>; rel="next"` entry of a Link header (RFC 8288), unchecked.
+    static func nextLinkTarget(_ link: String?) -> String? {
         guard let link else { return nil }
         for part in link.split(separator: ",") {
             let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
             guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
                   fields.dropFirst().contains(where: { let f = $0.filter { $0 != " " }; return f == "rel=\"next\"" || f == "rel=next" })
             else { continue }
-            let url = String(target.dropFirst().dropLast())
-            if url.hasPrefix("/v2/") { return url }
-            if url.hasPrefix("http://") || url.hasPrefix("https://") {
-                guard hostOf(url) == host else {
-                    throw RegistryError(.other, "\(host)/\(repository): tag list links to another host (\(hostOf(url))); refusing")
-                }
-                return url
-            }
-            throw RegistryError(.other, "\(host)/\(repository): unusable tag list Link \(DiagnosticText.quote(url, limit: 80))")
+            return String(target.dropFirst().dropLast())
         }
         return nil
     }

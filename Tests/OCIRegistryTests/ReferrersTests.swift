@@ -8,6 +8,9 @@ import Testing
         ("</v2/a/referrers/sha256:x?last=y>; rel=\"next\"", "/v2/a/referrers/sha256:x?last=y"),
         ("<https://r.example/v2/a/tags/list?n=2&last=b>; rel=\"next\"", "https://r.example/v2/a/tags/list?n=2&last=b"),
         ("<http://r.example/v2/x>;rel=next", "http://r.example/v2/x"),
+        // The next entry, not the first one (RFC 8288 lists several; the old parser took the first `<…>`).
+        ("</v2/a/referrers/sha256:x?last=p>; rel=\"prev\", </v2/a/referrers/sha256:x?last=n>; rel=\"next\"",
+         "/v2/a/referrers/sha256:x?last=n"),
     ])
     func followsNext(link: String, expected: String) {
         #expect(RegistryClient.nextPage(link) == expected)
