@@ -310,10 +310,13 @@ public final class ReleaseEngine: Sendable {
             return
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for blob in document.blobs where tally.claim(blob.digest) {
+            // Every manifest waits for all of its blobs, also those a sibling platform transfers (the
+            // pool makes that a wait, no request); each blob is counted once per image.
+            for blob in document.blobs {
+                let counted = tally.claim(blob.digest)
                 group.addTask {
                     let action = try await self.obtain(blob, for: image)
-                    tally.record(blob, action)
+                    if counted { tally.record(blob, action) }
                 }
             }
             try await group.waitForAll()
