@@ -47,15 +47,5 @@ extension RegistryClient {
     }
 
     /// The URL of the first `<URL>; rel="next"` entry of a Link header (RFC 8288), unchecked.
-    static func nextLinkTarget(_ link: String?) -> String? {
-        guard let link else { return nil }
-        for part in link.split(separator: ",") {
-            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-            guard let target = fields.first, target.hasPrefix("<"), target.hasSuffix(">"),
-                  fields.dropFirst().contains(where: { let f = $0.filter { $0 != " " }; return f == "rel=\"next\"" || f == "rel=next" })
-            else { continue }
-            return String(target.dropFirst().dropLast())
-        }
-        return nil
-    }
+    static func nextLinkTarget(_ link: String?) -> String? { LinkHeader.target(link, rel: "next") }
 }

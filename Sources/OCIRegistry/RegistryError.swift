@@ -1,17 +1,17 @@
 import HTTPTransport
 
-/// Why a registry operation failed, in the classes the CLI turns into exit codes.
+/// Why a registry operation failed, in classes a caller can act on (a CLI maps them to exit codes).
 public struct RegistryError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        /// Credentials missing, refused or expired (exit 3).
+        /// Credentials missing, refused or expired.
         case unauthorized
-        /// Authenticated but not allowed to pull or push (exit 4).
+        /// Authenticated but not allowed to pull or push.
         case denied
-        /// Repository, manifest or blob unknown (exit 5).
+        /// Repository, manifest or blob unknown.
         case notFound
-        /// Unreachable host, TLS failure, timeouts (exit 6).
+        /// Unreachable host, TLS failure, timeouts.
         case network
-        /// Digest mismatch, malformed or unsupported manifest (exit 7).
+        /// Digest mismatch, malformed or unsupported manifest.
         case integrity
         /// Rate limited after all retries.
         case tooManyRequests
@@ -79,18 +79,6 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
-
-    /// Exit status per the CLI contract.
-    public var exitCode: Int32 {
-        switch kind {
-        case .unauthorized: return 3
-        case .denied: return 4
-        case .notFound: return 5
-        case .network: return 6
-        case .integrity: return 7
-        case .tooManyRequests, .other: return 1
-        }
-    }
 
     /// Classifies an error answer from a registry.
     static func from(response: HTTPResponse, host: String, what: String) -> RegistryError {

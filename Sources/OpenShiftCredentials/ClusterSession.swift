@@ -48,11 +48,14 @@ public final class ClusterSession: Sendable {
     typealias Relogin = @Sendable () async throws -> String
 
     let http: HTTPClient
-    let side: SideNames
+    /// The side this session serves, carried by its errors.
+    public let side: ClusterSide?
     let registryOverride: String?
     let tokenSource: TokenSource
     /// What to tell the user when the API answers 401 with these credentials.
-    let rejectedHint: String
+    let rejectedHint: RejectionHint
+    /// Where a token created by a password login is entered, to be revoked on the way out.
+    let tokens: TokenLedger?
     let logSink: @Sendable (String) -> Void
     let warnSink: @Sendable (String) -> Void
     let relogin: Relogin?
@@ -61,8 +64,8 @@ public final class ClusterSession: Sendable {
     let preflightTasks = Locked<[String: Task<NamespaceAccess, any Error>]>([:])
 
     init(apiURL: String, tls: TLSOptions, createdToken: Bool, namespace: String?, credentialSource: String,
-         http: HTTPClient, side: SideNames, registryOverride: String?, tokenSource: TokenSource, rejectedHint: String,
-         initialFileToken: String?, relogin: Relogin? = nil, log: @escaping @Sendable (String) -> Void,
+         http: HTTPClient, side: ClusterSide?, registryOverride: String?, tokenSource: TokenSource, rejectedHint: RejectionHint,
+         initialFileToken: String?, relogin: Relogin? = nil, tokens: TokenLedger?, log: @escaping @Sendable (String) -> Void,
          warn: @escaping @Sendable (String) -> Void) {
         self.apiURL = apiURL
         self.tls = tls
@@ -74,6 +77,7 @@ public final class ClusterSession: Sendable {
         self.registryOverride = registryOverride
         self.tokenSource = tokenSource
         self.rejectedHint = rejectedHint
+        self.tokens = tokens
         logSink = log
         warnSink = warn
         self.relogin = relogin
@@ -99,24 +103,28 @@ public final class ClusterSession: Sendable {
     /// no URL was given; finally, in a pod, the service-account token in `inClusterDirectory`.
     ///
     /// - Parameters:
-    ///   - environment: the process environment (exec plugins inherit it minus `IMGPROMOTE_*`;
-    ///     `KUBERNETES_SERVICE_HOST/PORT` and `POD_NAMESPACE` are read from it).
+    ///   - tokens: where a token created by a password login is entered, so the caller can revoke every
+    ///     such token on its way out (also on a signal) or keep them (`TokenLedger(keepingTokens:)`).
+    ///     Without a ledger, only `revokeIfCreated()` revokes it.
+    ///   - environment: the environment exec plugins inherit, without variables holding the caller's
+    ///     secrets (`KUBERNETES_SERVICE_HOST/PORT` and `POD_NAMESPACE` are read from it).
     ///   - interactive: exec plugins may use the terminal (stdin) when true.
     ///   - warn: messages the user should see even without -v (insecure kubeconfig cluster, failed
     ///     revocation); defaults to `log`.
     ///   - log: -v diagnostics; never receives a token or password.
     /// - Throws: `OpenShiftError`.
-    public static func open(_ options: ClusterSideOptions, http: HTTPClient = .shared, environment: [String: String],
+    public static func open(_ options: ClusterSideOptions, tokens: TokenLedger? = nil, http: HTTPClient = .shared,
+                            environment: [String: String],
                             inClusterDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount",
                             interactive: Bool = false, warn: (@Sendable (String) -> Void)? = nil,
                             log: @escaping @Sendable (String) -> Void) async throws -> ClusterSession {
         try await Opener(options: options, http: http, environment: environment, inClusterDirectory: inClusterDirectory,
-                         interactive: interactive, warn: warn ?? log, log: log).open()
+                         interactive: interactive, tokens: tokens, warn: warn ?? log, log: log).open()
     }
 
     // MARK: - token
 
-    /// The bearer token (for `login --show-token` and registry auth; "" when the side authenticates
+    /// The bearer token (for registry auth, or a caller that hands it on; "" when the side authenticates
     /// with a client certificate only). Never log it.
     public func token() -> String {
         switch tokenSource {
@@ -165,15 +173,25 @@ public final class ClusterSession: Sendable {
         } catch let e as TransportError {
             throw OpenShiftError.transport(e, side: side)
         } catch {
-            throw OpenShiftError(.network, "request to \(URLTools.host(url)) failed: \(error)")
+            throw self.error(.network, "request to \(URLTools.host(url)) failed: \(error)")
         }
         log("\(r.status) \(method) \(path)")
-        if OAuthLogin.isHTML(r) { throw OAuthLogin.consoleURLError(apiURL) }
+        if OAuthLogin.isHTML(r) {
+            var e = OAuthLogin.consoleURLError(apiURL)
+            e.side = side
+            throw e
+        }
         return r
     }
 
+    /// An error about this session's cluster.
+    func error(_ kind: OpenShiftError.Kind, _ problem: ClusterWording, remedies: [ClusterRemedy] = []) -> OpenShiftError {
+        OpenShiftError(kind, problem, remedies: remedies, host: apiURL, side: side)
+    }
+
     func rejected(_ status: Int = 401) -> OpenShiftError {
-        OpenShiftError(.authentication, "\(apiURL) rejected the credentials (\(status) Unauthorized): \(rejectedHint)")
+        error(.authentication, "\(apiURL) rejected the credentials (\(status) Unauthorized): \(rejectedHint.problem)",
+              remedies: rejectedHint.remedies)
     }
 
     // MARK: - whoami
@@ -213,21 +231,24 @@ public final class ClusterSession: Sendable {
             if let name = (try? JSONDecoder().decode(User.self, from: Data(user.body)))?.metadata?.name, !name.isEmpty {
                 return name
             }
-            throw OpenShiftError(.protocolError, "\(apiURL) returned a user without a name")
+            throw error(.protocolError, "\(apiURL) returned a user without a name")
         case 401:
             throw rejected()
         case 403:
             if !hasToken && tls.clientCertPEM == nil && tls.clientCertFile == nil {
-                throw OpenShiftError(.authentication, "\(apiURL) treats this request as anonymous: no credentials were given; set \(side.tokenOptions)")
+                throw error(.authentication, "\(apiURL) treats this request as anonymous: no credentials were given",
+                            remedies: [.giveToken])
             }
             if !hasToken {
-                throw OpenShiftError(.authentication, "\(apiURL) did not accept the client certificate of \(credentialSource) (the request was treated as anonymous, HTTP 403); check the certificate or set \(side.tokenOptions)")
+                throw error(.authentication, "\(apiURL) did not accept the client certificate of \(credentialSource) (the request was treated as anonymous, HTTP 403); check the certificate",
+                            remedies: [.giveToken])
             }
-            throw OpenShiftError(.authentication, "\(apiURL) did not accept the credentials as a user (HTTP 403): \(rejectedHint)")
+            throw error(.authentication, "\(apiURL) did not accept the credentials as a user (HTTP 403): \(rejectedHint.problem)",
+                        remedies: rejectedHint.remedies)
         case 404 where review.status == 404:
-            throw OpenShiftError(.notOpenShift, "\(apiURL) answers neither SelfSubjectReview nor users/~: is it an OpenShift API server URL (https://api.<cluster>:6443)?")
+            throw error(.notOpenShift, "\(apiURL) answers neither SelfSubjectReview nor users/~: is it an OpenShift API server URL (https://api.<cluster>:6443)?")
         default:
-            throw OpenShiftError(.protocolError, "cannot determine the user at \(apiURL): SelfSubjectReview answered HTTP \(review.status), users/~ HTTP \(user.status)")
+            throw error(.protocolError, "cannot determine the user at \(apiURL): SelfSubjectReview answered HTTP \(review.status), users/~ HTTP \(user.status)")
         }
     }
 
@@ -341,11 +362,12 @@ public final class ClusterSession: Sendable {
         guard case .none(let reason) = tokenSource else {
             let t = token()
             guard !t.isEmpty else {
-                throw OpenShiftError(.authentication, "no token is available for \(apiURL) (\(credentialSource)); set \(side.tokenOptions)")
+                throw error(.authentication, "no token is available for \(apiURL) (\(credentialSource))", remedies: [.giveToken])
             }
             return (username: "user", password: t)
         }
-        throw OpenShiftError(.authentication, "\(reason), but the integrated registry of \(apiURL) accepts only a token: set \(side.tokenOptions), or log in with \(side.flag)username and a password")
+        throw error(.authentication, "\(reason), but the integrated registry of \(apiURL) accepts only a token",
+                    remedies: [.giveToken, .logInWithPassword])
     }
 
     /// The public host of the integrated registry, discovered from the cluster unless
@@ -388,9 +410,9 @@ public final class ClusterSession: Sendable {
            let host = r.spec?.host, !host.isEmpty {
             return found(host, "route default-route")
         }
-        var message = "the integrated registry of \(apiURL) is not exposed outside the cluster (no image stream has a publicDockerImageRepository, no external registry hostname, no default route): ask an administrator to set spec.defaultRoute: true in configs.imageregistry.operator.openshift.io/cluster, or pass \(side.flag)registry HOST[:PORT]"
-        if let internalHost { message += " (its in-cluster name \(internalHost) works only from inside the cluster)" }
-        throw OpenShiftError(.registryNotExposed, message)
+        let inside = internalHost.map { "; its in-cluster name \($0) works only from inside the cluster" } ?? ""
+        throw error(.registryNotExposed, "the integrated registry of \(apiURL) is not exposed outside the cluster (no image stream has a publicDockerImageRepository, no external registry hostname, no default route\(inside))",
+                    remedies: [.exposeRegistry, .nameRegistryHost])
     }
 
     private func found(_ host: String, _ source: String) -> String {
@@ -455,7 +477,7 @@ public final class ClusterSession: Sendable {
     }
 
     private func revokeNow() async {
-        defer { CreatedTokens.shared.remove(self) }
+        defer { tokens?.remove(self) }
         let all = state.withLock { $0.created }
         for token in all.isEmpty ? [self.token()] : all { await revoke(token) }
     }
@@ -477,46 +499,44 @@ public final class ClusterSession: Sendable {
     }
 }
 
-/// Tokens created in this process by a password login: revoked on every way out of the process
-/// (normal exit, failure, SIGINT/SIGTERM) unless the user keeps them.
-public final class CreatedTokens: Sendable {
-    public static let shared = CreatedTokens()
-    private struct Ledger: Sendable {
-        var sessions: [ObjectIdentifier: ClusterSession] = [:]
-        /// `--keep-tokens`: nothing created from now on is tracked, nothing tracked is revoked.
-        var keepingAll = false
-    }
-    private let ledger = Locked(Ledger())
+/// Why the API may reject a session's credentials, and what to do then.
+struct RejectionHint: Sendable {
+    var problem: ClusterWording
+    var remedies: [ClusterRemedy]
 
-    init() {}
+    init(_ problem: ClusterWording, _ remedies: [ClusterRemedy]) {
+        self.problem = problem
+        self.remedies = remedies
+    }
+}
+
+/// The tokens that password logins created for one caller (a command run): revoked together on every
+/// way out (normal exit, failure, a signal) unless the caller keeps them. The caller creates it, hands
+/// it to `ClusterSession.open`, and decides at creation whether tokens are kept.
+public final class TokenLedger: Sendable {
+    /// Nothing is tracked and nothing revoked: the caller keeps every token created with this ledger.
+    public let keepsTokens: Bool
+    private let sessions = Locked<[ObjectIdentifier: ClusterSession]>([:])
+
+    public init(keepingTokens: Bool = false) { keepsTokens = keepingTokens }
 
     func register(_ session: ClusterSession) {
-        ledger.withLock { l in
-            if !l.keepingAll { l.sessions[ObjectIdentifier(session)] = session }
-        }
+        guard !keepsTokens else { return }
+        sessions.withLock { $0[ObjectIdentifier(session)] = session }
     }
 
-    func remove(_ session: ClusterSession) { _ = ledger.withLock { $0.sessions.removeValue(forKey: ObjectIdentifier(session)) } }
+    func remove(_ session: ClusterSession) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
 
     /// Sessions whose token is still to be revoked.
-    public var count: Int { ledger.withLock { $0.sessions.count } }
+    public var count: Int { sessions.withLock { $0.count } }
 
-    /// Keeps this session's token beyond the run (written to an auth file, printed, or `--keep-tokens`).
+    /// Keeps this session's token beyond the run (written to an auth file, printed).
     public func keep(_ session: ClusterSession) { remove(session) }
 
-    /// `--keep-tokens`: every token created in this process, before or after this call, is kept; the
-    /// exit and signal paths then revoke nothing.
-    public func keepAll() {
-        ledger.withLock { l in
-            l.keepingAll = true
-            l.sessions.removeAll()
-        }
-    }
-
-    /// Revokes every token created by a password login in this process, in parallel (each DELETE is
-    /// capped at 10 s). Safe to call more than once and concurrently with `revokeIfCreated()`.
+    /// Revokes every token still in the ledger, in parallel (each DELETE is capped at 10 s). Safe to
+    /// call more than once and concurrently with `revokeIfCreated()`.
     public func revokeAll() async {
-        let all = ledger.withLock { Array($0.sessions.values) }
+        let all = sessions.withLock { Array($0.values) }
         await withTaskGroup(of: Void.self) { group in
             for session in all { group.addTask { await session.revokeIfCreated() } }
         }

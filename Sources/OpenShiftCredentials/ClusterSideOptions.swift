@@ -1,37 +1,36 @@
-/// Everything the user said about one side (src or dest). Secrets arrive already read (never from argv).
+/// Everything the caller says about one cluster. Secrets arrive already read.
 public struct ClusterSideOptions: Sendable {
-    /// `--src-cluster`: the OpenShift API server URL (normalised like `oc login`).
+    /// The OpenShift API server URL (normalised like `oc login`).
     public var clusterURL: String?
-    /// `--src-context`: a kubeconfig context supplying server, CA, TLS mode and credentials.
+    /// A kubeconfig context supplying server, CA, TLS mode and credentials.
     public var context: String?
-    /// Resolved by the CLI: `--kubeconfig FILE`, else `KUBECONFIG` (split on ':'), else `~/.kube/config`.
+    /// The kubeconfig files, in `KUBECONFIG` order (the caller resolves them, e.g. `KUBECONFIG` split on
+    /// ':', else `~/.kube/config`).
     public var kubeconfigPaths: [String]
-    /// True when the paths come from `--kubeconfig`: the file must then exist (kubectl semantics);
-    /// missing entries of a `KUBECONFIG` list are skipped.
+    /// True when the user named the file explicitly: it must then exist (kubectl's `--kubeconfig`);
+    /// otherwise missing entries are skipped (a `KUBECONFIG` list).
     public var kubeconfigExplicit: Bool
     public var username: String?
-    /// From `IMGPROMOTE_SRC_PASSWORD`, `--src-password-file` or `--src-password-stdin`.
+    /// The password for `username` (an OAuth login like `oc login -u`).
     public var password: String?
-    /// From `IMGPROMOTE_SRC_TOKEN` or `--src-token-file` (OAuth user or service-account token).
+    /// A bearer token (OAuth user or service-account token).
     public var token: String?
-    /// The file `token` was read from (`--src-token-file`): read again when the API rejects the token
+    /// The file `token` was read from, if any: read again when the API rejects the token
     /// mid-run (rotated projected service-account tokens).
     public var tokenFile: String?
-    /// `--src-ca-file`: PEM bundle trusted (with the system roots) for this side's API, OAuth and registry.
+    /// PEM bundle trusted (with the system roots) for this side's API, OAuth and registry.
     public var caFile: String?
-    /// False only when the user asked (`--src-tls-verify=false`); the CLI warns.
+    /// False only when the user asked to skip TLS verification (unsafe).
     public var tlsVerify: Bool
-    /// `--src-registry HOST[:PORT]`: skips registry discovery.
+    /// `HOST[:PORT]` of the integrated registry: skips registry discovery.
     public var registryOverride: String?
-    /// How this side's flags are spelled in messages: "--src-", "--dest-", or "--" for `login`/`whoami`.
-    public var sideFlagPrefix: String
-    /// How this side's variables are spelled in messages: "IMGPROMOTE_SRC_", "IMGPROMOTE_DEST_", "IMGPROMOTE_".
-    public var sideEnvPrefix: String
+    /// The side this cluster serves in a promotion, carried by the session's errors (nil: a lone cluster).
+    public var side: ClusterSide?
 
     public init(clusterURL: String? = nil, context: String? = nil, kubeconfigPaths: [String] = [],
                 kubeconfigExplicit: Bool = false, username: String? = nil, password: String? = nil,
                 token: String? = nil, tokenFile: String? = nil, caFile: String? = nil, tlsVerify: Bool = true,
-                registryOverride: String? = nil, sideFlagPrefix: String = "--", sideEnvPrefix: String = "IMGPROMOTE_") {
+                registryOverride: String? = nil, side: ClusterSide? = nil) {
         self.clusterURL = clusterURL
         self.tokenFile = tokenFile
         self.context = context
@@ -43,11 +42,8 @@ public struct ClusterSideOptions: Sendable {
         self.caFile = caFile
         self.tlsVerify = tlsVerify
         self.registryOverride = registryOverride
-        self.sideFlagPrefix = sideFlagPrefix
-        self.sideEnvPrefix = sideEnvPrefix
+        self.side = side
     }
-
-    var names: SideNames { SideNames(flag: sideFlagPrefix, env: sideEnvPrefix) }
 }
 
 /// Printing options (e.g. in a debug log) never shows the password or token.

@@ -17,9 +17,9 @@ struct ExecCredentialResult: Sendable {
 
 /// Runs a kubeconfig `exec` credential plugin as client-go does: `command` looked up in `PATH`
 /// (relative paths with a '/' were resolved against the kubeconfig's directory), `args` from the
-/// kubeconfig only, environment = ours + the stanza's `env` + `KUBERNETES_EXEC_INFO`; stdout must be an
-/// `ExecCredential` of the same apiVersion. Our own secrets never reach its argv, and variables
-/// holding them (`IMGPROMOTE_*`) are removed from its environment.
+/// kubeconfig only, environment = the caller's (`ClusterSession.open`'s, which leaves out variables
+/// holding the caller's secrets) + the stanza's `env` + `KUBERNETES_EXEC_INFO`; stdout must be an
+/// `ExecCredential` of the same apiVersion. Our own secrets never reach its argv.
 enum ExecPlugin {
     struct Cluster: Sendable {
         var server: String
@@ -32,24 +32,24 @@ enum ExecPlugin {
                     log: @escaping @Sendable (String) -> Void) async throws(OpenShiftError) -> ExecCredentialResult {
         let known = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"]
         guard known.contains(config.apiVersion) else {
-            throw OpenShiftError(.usage, "exec plugin of user \"\(user)\": unsupported apiVersion \"\(config.apiVersion)\" (use client.authentication.k8s.io/v1)")
+            throw OpenShiftError(.invalidInput, "exec plugin of user \"\(user)\": unsupported apiVersion \"\(config.apiVersion)\" (use client.authentication.k8s.io/v1)")
         }
         let mode = config.interactiveMode ?? (config.apiVersion.hasSuffix("/v1") ? "" : "IfAvailable")
         if config.apiVersion.hasSuffix("/v1") && mode.isEmpty {
-            throw OpenShiftError(.usage, "exec plugin of user \"\(user)\": interactiveMode must be specified for client.authentication.k8s.io/v1")
+            throw OpenShiftError(.invalidInput, "exec plugin of user \"\(user)\": interactiveMode must be specified for client.authentication.k8s.io/v1")
         }
         if mode == "Always" && !interactive {
-            throw OpenShiftError(.usage, "exec plugin \(config.command) of user \"\(user)\" needs an interactive terminal (interactiveMode: Always)")
+            throw OpenShiftError(.invalidInput, "exec plugin \(config.command) of user \"\(user)\" needs an interactive terminal (interactiveMode: Always)")
         }
         let useTerminal = interactive && mode != "Never"
 
         guard let path = lookPath(config.command, environment: environment) else {
             var m = "exec plugin \"\(config.command)\" of user \"\(user)\" was not found"
             if let hint = config.installHint { m += "; " + hint.split(separator: "\n").joined(separator: " ") }
-            throw OpenShiftError(.usage, m)
+            throw OpenShiftError(.invalidInput, ClusterWording(m))
         }
 
-        var env = environment.filter { !$0.key.hasPrefix("IMGPROMOTE_") }
+        var env = environment
         for v in config.env { env[v.name] = v.value }
         env["KUBERNETES_EXEC_INFO"] = execInfo(apiVersion: config.apiVersion, interactive: useTerminal,
                                                cluster: config.provideClusterInfo ? cluster : nil)
@@ -67,7 +67,7 @@ enum ExecPlugin {
         do {
             outcome = try await Spawner.run(request)
         } catch {
-            throw OpenShiftError(.usage, "cannot run exec plugin \(config.command) of user \"\(user)\": \(String(cString: strerror(error.errno)))")
+            throw OpenShiftError(.invalidInput, "cannot run exec plugin \(config.command) of user \"\(user)\": \(String(cString: strerror(error.errno)))")
         }
         if outcome.cancelled {
             throw OpenShiftError(.authentication, "exec plugin \(config.command) of user \"\(user)\" was stopped: interrupted")

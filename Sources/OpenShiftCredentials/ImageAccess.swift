@@ -3,7 +3,7 @@ import HTTPTransport
 import OCIRegistry
 
 /// A user whose token the cluster accepts may not do something with an image stream. Structured so the
-/// CLI can render it (exit 4); `description` is a plain sentence without CLI words.
+/// caller can render it (with the command that grants `roles`); `description` is a plain sentence.
 public struct ImageAccessDenied: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Verb: String, Sendable {
         /// `get imagestreams/layers`.
@@ -120,7 +120,8 @@ extension ClusterSession {
         case .rejected:
             if await renewToken(after: used) { return .renewed }
             return .replace(OpenShiftError(.authentication,
-                "\(error.message); \(apiURL) rejects the token too (expired or revoked): \(rejectedHint)"))
+                "\(error.message); \(apiURL) rejects the token too (expired or revoked): \(rejectedHint.problem)",
+                remedies: rejectedHint.remedies, host: apiURL, side: side, underlying: error))
         case .unknown:
             return .unchanged
         case .accepted(let user):
@@ -174,7 +175,7 @@ extension ClusterSession {
         case 200, 201:
             struct Review: Decodable { struct Status: Decodable { var allowed: Bool? }; var status: Status? }
             guard let review = try? JSONDecoder().decode(Review.self, from: Data(r.body)) else {
-                throw OpenShiftError(.protocolError, "\(apiURL) answered the access review with an unreadable body")
+                throw self.error(.protocolError, "\(apiURL) answered the access review with an unreadable body")
             }
             return review.status?.allowed ?? false
         case 401:

@@ -31,11 +31,11 @@ extension ClusterSession {
         switch r.status {
         case 200:
             guard let stream = try? JSONDecoder().decode(Stream.self, from: Data(r.body)) else {
-                throw OpenShiftError(.protocolError, "\(apiURL) returned an unreadable image stream \(namespace)/\(name)")
+                throw error(.protocolError, "\(apiURL) returned an unreadable image stream \(namespace)/\(name)")
             }
             guard let event = stream.status?.tags?.first(where: { $0.tag == tag })?.items?.first,
                   let image = event.image, !image.isEmpty else {
-                throw OpenShiftError(.notFound, "\(namespace)/\(name):\(tag) is not currently pointing to an image on \(apiURL)")
+                throw error(.notFound, "\(namespace)/\(name):\(tag) is not currently pointing to an image on \(apiURL)")
             }
             return image
         case 401:
@@ -46,9 +46,9 @@ extension ClusterSession {
             denied.roles = ["registry-viewer", "view"]   // reading the stream, not only its layers
             throw denied
         case 404:
-            throw OpenShiftError(.notFound, "image stream \(namespace)/\(name) not found on \(apiURL)")
+            throw error(.notFound, "image stream \(namespace)/\(name) not found on \(apiURL)")
         default:
-            throw OpenShiftError(.protocolError, "\(apiURL) answered HTTP \(r.status) for image stream \(namespace)/\(name)")
+            throw error(.protocolError, "\(apiURL) answered HTTP \(r.status) for image stream \(namespace)/\(name)")
         }
     }
 
@@ -100,7 +100,7 @@ extension ClusterSession {
                                     imageStream: source.name, verb: .pull, origin: .api)
         default:
             let message = Self.statusMessage(r.body)
-            throw OpenShiftError(r.status == 404 ? .notFound : .protocolError,
+            throw error(r.status == 404 ? .notFound : .protocolError,
                                  "\(apiURL) refused tag \(destination.namespace)/\(id) (HTTP \(r.status))" + (message.isEmpty ? "" : ": \(message)"))
         }
     }

@@ -86,12 +86,12 @@ public struct Kubeconfig: Sendable {
             guard seen.insert(path).inserted else { continue }
             guard FileSystem.exists(path) else {
                 // kubectl's words (client-go stats an explicit file and returns the error).
-                if mustExist { throw OpenShiftError(.usage, "the kubeconfig file does not exist: stat \(raw): no such file or directory") }
+                if mustExist { throw OpenShiftError(.invalidInput, "the kubeconfig file does not exist: stat \(raw): no such file or directory") }
                 merged.missingFiles.append(raw)
                 continue
             }
             guard let bytes = FileSystem.read(path) else {
-                throw OpenShiftError(.usage, "cannot read kubeconfig \(raw) (check its permissions)")
+                throw OpenShiftError(.invalidInput, "cannot read kubeconfig \(raw) (check its permissions)")
             }
             let one = try parse(String(decoding: bytes, as: UTF8.self), file: path, displayName: raw)
             merged.merge(one)
@@ -107,7 +107,7 @@ public struct Kubeconfig: Sendable {
             // Merge keys are applied below, the way go-yaml v2 (kubectl's parser) applies them.
             documents = try YAMLDocuments.parse(text, applyingMergeKeys: false)
         } catch {
-            throw OpenShiftError(.usage, "kubeconfig \(shown) is not valid YAML (\(error.description))")
+            throw OpenShiftError(.invalidInput, "kubeconfig \(shown) is not valid YAML (\(error.description))")
         }
         var reader = Reader(file: file, shown: shown)
         // kubectl decodes the first document only; the others are ignored.
@@ -138,30 +138,30 @@ public struct Kubeconfig: Sendable {
         } else if let current = currentContext, !current.isEmpty {
             name = current
         } else {
-            throw OpenShiftError(.usage, "no context given and the kubeconfig sets no current-context (\(filesForMessages)); name a context")
+            throw OpenShiftError(.invalidInput, "no context given and the kubeconfig sets no current-context (\(filesForMessages)); name a context")
         }
         guard let ctx = contexts[name] else {
             let known = contexts.keys.sorted()
-            if files.isEmpty { throw OpenShiftError(.usage, "context \"\(name)\" does not exist: \(filesForMessages)") }
+            if files.isEmpty { throw OpenShiftError(.invalidInput, "context \"\(name)\" does not exist: \(filesForMessages)") }
             let hint = known.isEmpty ? "it defines no contexts" : "known contexts: " + known.prefix(8).joined(separator: ", ") + (known.count > 8 ? ", ..." : "")
-            throw OpenShiftError(.usage, "context \"\(name)\" does not exist in the kubeconfig (\(filesForMessages)); \(hint)")
+            throw OpenShiftError(.invalidInput, "context \"\(name)\" does not exist in the kubeconfig (\(filesForMessages)); \(hint)")
         }
         guard !ctx.cluster.isEmpty else {
-            throw OpenShiftError(.usage, "context \"\(name)\" names no cluster (\(ctx.file))")
+            throw OpenShiftError(.invalidInput, "context \"\(name)\" names no cluster (\(ctx.file))")
         }
         guard let cluster = clusters[ctx.cluster] else {
-            throw OpenShiftError(.usage, "context \"\(name)\" refers to cluster \"\(ctx.cluster)\", which is not defined in the kubeconfig (\(filesForMessages))")
+            throw OpenShiftError(.invalidInput, "context \"\(name)\" refers to cluster \"\(ctx.cluster)\", which is not defined in the kubeconfig (\(filesForMessages))")
         }
         guard !cluster.server.isEmpty else {
-            throw OpenShiftError(.usage, "cluster \"\(cluster.name)\" in \(cluster.file) has no server")
+            throw OpenShiftError(.invalidInput, "cluster \"\(cluster.name)\" in \(cluster.file) has no server")
         }
         if cluster.insecureSkipTLSVerify && (cluster.certificateAuthority != nil || cluster.certificateAuthorityData != nil) {
-            throw OpenShiftError(.usage, "cluster \"\(cluster.name)\" in \(cluster.file): specifying a root certificates file with the insecure flag is not allowed")
+            throw OpenShiftError(.invalidInput, "cluster \"\(cluster.name)\" in \(cluster.file): specifying a root certificates file with the insecure flag is not allowed")
         }
         var user: AuthInfo?
         if !ctx.user.isEmpty {
             guard let u = users[ctx.user] else {
-                throw OpenShiftError(.usage, "context \"\(name)\" refers to user \"\(ctx.user)\", which is not defined in the kubeconfig (\(filesForMessages))")
+                throw OpenShiftError(.invalidInput, "context \"\(name)\" refers to user \"\(ctx.user)\", which is not defined in the kubeconfig (\(filesForMessages))")
             }
             user = u
         }
@@ -170,18 +170,18 @@ public struct Kubeconfig: Sendable {
             if u.token != nil || u.tokenFile != nil { methods.append("token") }
             if u.username != nil || u.password != nil { methods.append("basicAuth") }
             if methods.count > 1 {
-                throw OpenShiftError(.usage, "more than one authentication method found for user \"\(u.name)\"; found [\(methods.joined(separator: " "))], only one is allowed")
+                throw OpenShiftError(.invalidInput, "more than one authentication method found for user \"\(u.name)\"; found [\(methods.joined(separator: " "))], only one is allowed")
             }
             let hasCert = u.clientCertificate != nil || u.clientCertificateData != nil
             let hasKey = u.clientKey != nil || u.clientKeyData != nil
             if hasCert && !hasKey {
-                throw OpenShiftError(.usage, "user \"\(u.name)\": client-key-data or client-key must be specified to use the client certificate")
+                throw OpenShiftError(.invalidInput, "user \"\(u.name)\": client-key-data or client-key must be specified to use the client certificate")
             }
             if hasKey && !hasCert {
-                throw OpenShiftError(.usage, "user \"\(u.name)\": client-certificate-data or client-certificate must be specified to use the client key")
+                throw OpenShiftError(.invalidInput, "user \"\(u.name)\": client-certificate-data or client-certificate must be specified to use the client key")
             }
             if u.exec != nil && u.authProviderName != nil {
-                throw OpenShiftError(.usage, "user \"\(u.name)\": authProvider cannot be provided in combination with an exec plugin")
+                throw OpenShiftError(.invalidInput, "user \"\(u.name)\": authProvider cannot be provided in combination with an exec plugin")
             }
         }
         return ResolvedContext(contextName: name, cluster: cluster, user: user, namespace: ctx.namespace)
@@ -241,7 +241,7 @@ private struct Reader {
     var directory: String { FileSystem.directory(of: file) }
 
     func bad(_ what: String) -> OpenShiftError {
-        OpenShiftError(.usage, "kubeconfig \(shown): \(what)")
+        OpenShiftError(.invalidInput, "kubeconfig \(shown): \(what)")
     }
 
     func string(_ node: YAMLNode?, _ field: String) throws(OpenShiftError) -> String? {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HTTPTransport
+import OCIRegistry
 
 /// `oc login -u U -p P`: authorization code + PKCE on `openshift-challenging-client`, answering the
 /// `WWW-Authenticate: Basic` challenge, then exchanging the code (protocol notes §2.2–§2.6, §2.11).
@@ -13,7 +14,7 @@ struct OAuthLogin {
     let tls: TLSOptions
     let username: String
     let password: String
-    let side: SideNames
+    let side: ClusterSide?
     let log: @Sendable (String) -> Void
     /// Injectable for tests (known verifier).
     var pkceVerifier: String?
@@ -35,7 +36,7 @@ struct OAuthLogin {
         } catch let e as TransportError {
             throw OpenShiftError.transport(e, side: side, oauthHost: oauthHost)
         } catch {
-            throw OpenShiftError(.network, "request to \(URLTools.host(request.url)) failed: \(error)")
+            throw OpenShiftError(.network, "request to \(URLTools.host(request.url)) failed: \(error)", host: URLTools.host(request.url), side: side)
         }
         say("\(response.status) from \(URLTools.host(request.url))" + (response.headers["Location"].map { " Location: \($0)" } ?? ""))
         return response
@@ -53,7 +54,7 @@ struct OAuthLogin {
     }
 
     static func consoleURLError(_ url: String) -> OpenShiftError {
-        OpenShiftError(.usage, "\(url) answered with an HTML page: this looks like the web console URL; give the API server URL (https://api.<cluster>:6443)")
+        OpenShiftError(.invalidInput, "\(url) answered with an HTML page: this looks like the web console URL; give the API server URL (https://api.<cluster>:6443)")
     }
 
     /// Request 3: `GET /.well-known/oauth-authorization-server` on the API server.
@@ -72,22 +73,35 @@ struct OAuthLogin {
             }
             return m
         case 404:
-            throw OpenShiftError(.notOpenShift, "cluster \(apiURL) does not expose OAuth discovery (external OIDC?) — use a token: set \(side.tokenOptions)")
+            throw OpenShiftError(.notOpenShift, "cluster \(apiURL) does not expose OAuth discovery (external OIDC?) — use a token",
+                                 remedies: [.giveToken], host: apiURL)
         case 401, 403:
-            throw OpenShiftError(.protocolError, "\(apiURL) refused anonymous OAuth discovery (HTTP \(r.status)); use a token: set \(side.tokenOptions)")
+            throw OpenShiftError(.protocolError, "\(apiURL) refused anonymous OAuth discovery (HTTP \(r.status)); use a token",
+                                 remedies: [.giveToken], host: apiURL)
         default:
             throw OpenShiftError(.protocolError, "couldn't get \(url): unexpected response status \(r.status)")
         }
     }
 
-    /// The whole login; returns the access token.
+    /// The whole login; returns the access token. Its errors are about the cluster at `apiURL`.
     func run() async throws(OpenShiftError) -> String {
-        guard !username.isEmpty else { throw OpenShiftError(.usage, "the user name is empty") }
+        do {
+            return try await login()
+        } catch {
+            var e = error
+            if e.host == nil { e.host = apiURL }
+            if e.side == nil { e.side = side }
+            throw e
+        }
+    }
+
+    private func login() async throws(OpenShiftError) -> String {
+        guard !username.isEmpty else { throw OpenShiftError(.invalidInput, "the user name is empty") }
         guard !username.contains(":") else {
-            throw OpenShiftError(.usage, "user name \"\(username)\" contains ':' and cannot be used for basic authentication (log in as kubeadmin, not kube:admin)")
+            throw OpenShiftError(.invalidInput, "user name \"\(username)\" contains ':' and cannot be used for basic authentication (log in as kubeadmin, not kube:admin)")
         }
         guard !password.isEmpty else {
-            throw OpenShiftError(.usage, "the password for \(username) is empty; set \(side.passwordOptions)")
+            throw OpenShiftError(.invalidInput, "the password for \(username) is empty", remedies: [.givePassword])
         }
         let metadata = try await discover()
         let issuer = metadata.issuer.hasSuffix("/") ? String(metadata.issuer.dropLast()) : metadata.issuer
@@ -127,18 +141,20 @@ struct OAuthLogin {
         return .other(target)
     }
 
-    private func tokenRequestURL(_ issuer: String, _ r: HTTPResponse?) -> String {
-        // placeholderchallenger: `Link: <https://oauth…/oauth/token/request>; rel="related"`.
-        if let link = r?.headers["Link"], let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close {
-            let url = String(link[link.index(after: open)..<close])
-            if url.hasPrefix("https://") || url.hasPrefix("http://") { return url }
+    /// Where a browser-only user gets a token: the challenge's `rel="related"` link, else the issuer's page.
+    static func tokenRequestURL(_ issuer: String, _ r: HTTPResponse?) -> String {
+        // placeholderchallenger: `Link: <https://oauth…/oauth/token/request>; rel="related"` (possibly among others).
+        let links = r.map { $0.headers.values("Link").joined(separator: ", ") }
+        if let url = LinkHeader.target(links, rel: "related"), url.hasPrefix("https://") || url.hasPrefix("http://") {
+            return url
         }
         return issuer + "/oauth/token/request"
     }
 
     private func browserOnly(_ issuer: String, _ r: HTTPResponse?) -> OpenShiftError {
         OpenShiftError(.browserOnlyProvider,
-                       "the identity provider of \(apiURL) does not accept a user name and password (browser-only login, e.g. SSO or 2FA): get a token at \(tokenRequestURL(issuer, r)) and set \(side.tokenOptions)")
+                       "the identity provider of \(apiURL) does not accept a user name and password (browser-only login, e.g. SSO or 2FA): get a token at \(Self.tokenRequestURL(issuer, r))",
+                       remedies: [.giveToken], host: apiURL)
     }
 
     /// Requests 5–6 and any redirects in between, up to the code.

@@ -7,10 +7,11 @@ struct Opener {
     let environment: [String: String]
     let inClusterDirectory: String
     let interactive: Bool
+    let tokens: TokenLedger?
     let warn: @Sendable (String) -> Void
     let log: @Sendable (String) -> Void
 
-    private var side: SideNames { options.names }
+    private var side: ClusterSide? { options.side }
     private var secrets: [String] { [options.password, options.token].compactMap { $0 } }
     private func say(_ line: String) { log(Redact.text(line, secrets: secrets)) }
     private func caution(_ line: String) { warn(Redact.text(line, secrets: secrets)) }
@@ -27,7 +28,7 @@ struct Opener {
     }
 
     /// Loads the kubeconfig when it is only a fallback: problems are logged, not fatal — unless the
-    /// user named the file with --kubeconfig.
+    /// user named the file explicitly (`kubeconfigExplicit`).
     private func optionalKubeconfig() throws(OpenShiftError) -> Kubeconfig? {
         do {
             return try loadKubeconfig()
@@ -38,26 +39,38 @@ struct Opener {
         }
     }
 
+    /// Errors of every step (kubeconfig, URL, exec plugin, login) say which side they belong to.
     func open() async throws(OpenShiftError) -> ClusterSession {
+        do {
+            return try await resolve()
+        } catch {
+            var e = error
+            if e.side == nil { e.side = side }
+            throw e
+        }
+    }
+
+    private func resolve() async throws(OpenShiftError) -> ClusterSession {
         // 1. Option sanity.
         let token = options.token?.trimmingCharacters(in: " \t\r\n")
         if token?.isEmpty == true {
-            throw OpenShiftError(.usage, "the token given in \(side.tokenOptions) is empty")
+            throw OpenShiftError(.invalidInput, "the token given in \(input: .token) is empty")
         }
         if token == nil, let user = options.username {
-            if user.isEmpty { throw OpenShiftError(.usage, "\(side.flag)username is empty") }
+            if user.isEmpty { throw OpenShiftError(.invalidInput, "\(input: .username) is empty") }
             if options.password == nil || options.password == "" {
-                throw OpenShiftError(.usage, "\(side.flag)username \(user) was given without a password: set \(side.passwordOptions), or use a token (\(side.tokenOptions))")
+                throw OpenShiftError(.invalidInput, "\(input: .username) \(user) was given without a password",
+                                     remedies: [.givePassword, .giveToken])
             }
         }
         if token == nil && options.username == nil && options.password != nil {
-            throw OpenShiftError(.usage, "a password was given without \(side.flag)username")
+            throw OpenShiftError(.invalidInput, "a password was given without \(input: .username)")
         }
         if token != nil && options.username != nil {
-            say("a token was given: using it and ignoring \(side.flag)username")
+            say("a token was given: using it and ignoring the user name")
         }
         if let ca = options.caFile, !FileSystem.isReadable(ca) {
-            throw OpenShiftError(.usage, "cannot read \(side.flag)ca-file \(ca)")
+            throw OpenShiftError(.invalidInput, "cannot read \(input: .caFile) \(ca)")
         }
 
         // 2. Which cluster, and which kubeconfig context (if any) describes it.
@@ -94,7 +107,7 @@ struct Opener {
             server = try URLTools.normalizeServer("https://" + (host.contains(":") ? "[\(host)]" : host) + ":" + port)
             inClusterServer = true
         } else {
-            throw OpenShiftError(.usage, "no cluster given: use \(side.flag)cluster URL or \(side.flag)context NAME")
+            throw OpenShiftError(.invalidInput, "no cluster given", remedies: [.nameCluster, .nameContext])
         }
         if let r = resolved { say("using \(r)") }
 
@@ -103,7 +116,7 @@ struct Opener {
         var tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
         if let c = cluster {
             if let file = c.certificateAuthority, c.certificateAuthorityData == nil, !FileSystem.isReadable(file) {
-                throw OpenShiftError(.usage, "cannot read certificate-authority \(file) of kubeconfig cluster \"\(c.name)\"")
+                throw OpenShiftError(.invalidInput, "cannot read certificate-authority \(file) of kubeconfig cluster \"\(c.name)\"")
             }
             if options.caFile == nil {
                 tls.caFile = c.certificateAuthorityData == nil ? c.certificateAuthority : nil
@@ -128,10 +141,10 @@ struct Opener {
 
         if let token, let path = options.tokenFile {
             source = .file(path, token, "token from \(path)",
-                           "the token in \(path) is invalid or expired; put a new one there or set \(side.tokenOptions)")
+                           .init("the token in \(path) is invalid or expired", [.replaceTokenFile(path), .giveToken]))
         } else if let token {
-            source = .fixed(token, "token from \(side.tokenOptions)",
-                            "the token is invalid or expired; get a new one and set \(side.tokenOptions)")
+            source = .fixed(token, "the given token",
+                            .init("the token is invalid or expired", [.renewToken]))
         } else if let user = options.username, let password = options.password {
             let login = OAuthLogin(http: http, apiURL: server, tls: tls, username: user, password: password, side: side, log: log)
             say("logging in to \(server) as \(user)")
@@ -139,24 +152,25 @@ struct Opener {
             createdToken = true
             relogin = { try await login.run() }
             source = .fixed(t, "password login as \(user)",
-                            "the token obtained by the login was rejected; try again")
+                            .init("the token obtained by the login was rejected; try again", []))
         } else if let r = resolved, let user = r.user, Self.hasCredentials(user) {
             let what = "kubeconfig context \(r.contextName)" + (contextChosenByURL ? " (same server)" : "")
             if contextChosenByURL { say("using the credentials of \(what)") }
-            let hint = "the credentials of \(what) are invalid or expired; log in again (oc login) or set \(side.tokenOptions)"
+            let hint = RejectionHint("the credentials of \(what) are invalid or expired", [.logInAgain, .giveToken])
             if user.username != nil {
-                throw OpenShiftError(.usage, "kubeconfig user \"\(user.name)\" uses a user name and password, which the OpenShift API does not accept; pass them with \(side.flag)username and \(side.env)PASSWORD instead")
+                throw OpenShiftError(.invalidInput, "kubeconfig user \"\(user.name)\" uses a user name and password, which the OpenShift API does not accept",
+                                     remedies: [.logInWithPassword])
             }
             if let cert = user.clientCertificateData {
                 tls.clientCertPEM = cert
             } else if let file = user.clientCertificate {
-                guard FileSystem.isReadable(file) else { throw OpenShiftError(.usage, "cannot read client-certificate \(file) of kubeconfig user \"\(user.name)\"") }
+                guard FileSystem.isReadable(file) else { throw OpenShiftError(.invalidInput, "cannot read client-certificate \(file) of kubeconfig user \"\(user.name)\"") }
                 tls.clientCertFile = file
             }
             if let key = user.clientKeyData {
                 tls.clientKeyPEM = key
             } else if let file = user.clientKey {
-                guard FileSystem.isReadable(file) else { throw OpenShiftError(.usage, "cannot read client-key \(file) of kubeconfig user \"\(user.name)\"") }
+                guard FileSystem.isReadable(file) else { throw OpenShiftError(.invalidInput, "cannot read client-key \(file) of kubeconfig user \"\(user.name)\"") }
                 tls.clientKeyFile = file
             }
             if let t = user.token {
@@ -164,7 +178,7 @@ struct Opener {
             } else if let file = user.tokenFile {
                 guard let bytes = FileSystem.read(file),
                       case let t = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n"), !t.isEmpty else {
-                    throw OpenShiftError(.usage, "cannot read a token from tokenFile \(file) of kubeconfig user \"\(user.name)\"")
+                    throw OpenShiftError(.invalidInput, "cannot read a token from tokenFile \(file) of kubeconfig user \"\(user.name)\"")
                 }
                 source = .file(file, t, what, hint)
             } else if let exec = user.exec {
@@ -185,14 +199,15 @@ struct Opener {
                     source = .none("kubeconfig user \"\(user.name)\" authenticates with a client certificate from an exec plugin", what + " (exec plugin)", hint)
                 }
             } else if let provider = user.authProviderName {
-                throw OpenShiftError(.usage, "kubeconfig user \"\(user.name)\" uses the \(provider) auth-provider, which is not supported; use an exec plugin or a token (\(side.tokenOptions))")
+                throw OpenShiftError(.invalidInput, "kubeconfig user \"\(user.name)\" uses the \(provider) auth-provider, which is not supported; use an exec plugin",
+                                     remedies: [.giveToken])
             } else {
                 source = .none("kubeconfig user \"\(user.name)\" authenticates with a client certificate", what, hint)
             }
         } else if hasInClusterToken && (inClusterServer || options.context == nil) {
             guard let bytes = FileSystem.read(inClusterTokenPath),
                   case let t = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n"), !t.isEmpty else {
-                throw OpenShiftError(.usage, "the service-account token \(inClusterTokenPath) is empty or unreadable")
+                throw OpenShiftError(.invalidInput, "the service-account token \(inClusterTokenPath) is empty or unreadable")
             }
             let ca = inClusterDirectory + "/ca.crt"
             if FileSystem.isReadable(ca) {
@@ -203,14 +218,15 @@ struct Opener {
                     .flatMap { $0.isEmpty ? nil : $0 }
             say("using the service-account token of this pod")
             source = .file(inClusterTokenPath, t, "service-account token of this pod",
-                           "the pod's service-account token was rejected (it only works on its own cluster); set \(side.tokenOptions)")
+                           .init("the pod's service-account token was rejected (it only works on its own cluster)", [.giveToken]))
         } else if let r = resolved {
-            throw OpenShiftError(.usage, "kubeconfig context \(r.contextName) has no credentials for \(server): set \(side.tokenOptions), or \(side.flag)username with a password")
+            throw OpenShiftError(.invalidInput, "kubeconfig context \(r.contextName) has no credentials for \(server)",
+                                 remedies: [.giveToken, .logInWithPassword])
         } else {
-            throw OpenShiftError(.usage, "no credentials for \(server): set \(side.tokenOptions), or \(side.flag)username with a password, or \(side.flag)context NAME")
+            throw OpenShiftError(.invalidInput, "no credentials for \(server)", remedies: [.giveToken, .logInWithPassword, .nameContext])
         }
 
-        if !tls.verify && !options.tlsVerify { say("TLS verification is off for \(server) (\(side.flag)tls-verify=false)") }
+        if !tls.verify && !options.tlsVerify { say("TLS verification is off for \(server) (as asked)") }
 
         let session: ClusterSession
         switch source {
@@ -221,22 +237,22 @@ struct Opener {
         case .none(let reason, let what, let hint):
             session = make(server, tls, createdToken, namespace, what, .none(reason: reason), hint, nil)
         }
-        if createdToken { CreatedTokens.shared.register(session) }
+        if createdToken { tokens?.register(session) }
         return session
     }
 
     private enum TokenSourceChoice {
-        case fixed(String, String, String)
-        case file(String, String, String, String)
-        case none(String, String, String)
+        case fixed(String, String, RejectionHint)
+        case file(String, String, String, RejectionHint)
+        case none(String, String, RejectionHint)
     }
 
     private func make(_ server: String, _ tls: TLSOptions, _ created: Bool, _ namespace: String?, _ what: String,
-                      _ source: ClusterSession.TokenSource, _ hint: String, _ first: String?,
+                      _ source: ClusterSession.TokenSource, _ hint: RejectionHint, _ first: String?,
                       relogin: ClusterSession.Relogin? = nil) -> ClusterSession {
         ClusterSession(apiURL: server, tls: tls, createdToken: created, namespace: namespace, credentialSource: what,
                        http: http, side: side, registryOverride: options.registryOverride, tokenSource: source,
-                       rejectedHint: hint, initialFileToken: first, relogin: relogin, log: log, warn: warn)
+                       rejectedHint: hint, initialFileToken: first, relogin: relogin, tokens: tokens, log: log, warn: warn)
     }
 
     static func hasCredentials(_ u: Kubeconfig.AuthInfo) -> Bool {

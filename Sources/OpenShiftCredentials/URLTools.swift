@@ -6,32 +6,32 @@ enum URLTools {
     /// a lone trailing `/` dropped. `tcp://` (accepted by oc) needs an explicit port and is spoken as https.
     static func normalizeServer(_ raw: String) throws(OpenShiftError) -> String {
         let text = raw.trimmingCharacters(in: " \t\r\n")
-        guard !text.isEmpty else { throw OpenShiftError(.usage, "the cluster URL is empty") }
+        guard !text.isEmpty else { throw OpenShiftError(.invalidInput, "the cluster URL is empty") }
         var scheme = "https"
         var rest = Substring(text)
         if let r = text.firstRange(of: "://") {
             scheme = text[..<r.lowerBound].lowercased()
             rest = text[r.upperBound...]
             guard ["https", "http", "tcp"].contains(scheme) else {
-                throw OpenShiftError(.usage, "cluster URL '\(text)' has an unsupported scheme '\(scheme)'; use https://HOST:PORT")
+                throw OpenShiftError(.invalidInput, "cluster URL '\(text)' has an unsupported scheme '\(scheme)'; use https://HOST:PORT")
             }
         }
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         var path = String(rest[authorityEnd...])
-        guard !authority.isEmpty else { throw OpenShiftError(.usage, "cluster URL '\(text)' has no host") }
+        guard !authority.isEmpty else { throw OpenShiftError(.invalidInput, "cluster URL '\(text)' has no host") }
         guard !authority.contains("@") else {
-            throw OpenShiftError(.usage, "the cluster URL must not contain credentials; give the user name and password separately")
+            throw OpenShiftError(.invalidInput, "the cluster URL must not contain credentials; give the user name and password separately")
         }
         if path.contains("?") || path.contains("#") {
-            throw OpenShiftError(.usage, "cluster URL '\(text)' must not contain a query or fragment")
+            throw OpenShiftError(.invalidInput, "cluster URL '\(text)' must not contain a query or fragment")
         }
         var hostPort = String(authority)
         if splitHostPort(hostPort).port == nil {
             switch scheme {
             case "https": hostPort += ":443"
             case "http": hostPort += ":80"
-            default: throw OpenShiftError(.usage, "cluster URL '\(text)': No port specified.")
+            default: throw OpenShiftError(.invalidInput, "cluster URL '\(text)': No port specified.")
             }
         }
         if path == "/" { path = "" }

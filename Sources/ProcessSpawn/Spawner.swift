@@ -284,6 +284,11 @@ public enum Spawner {
         return status
     }
 
+    /// Process-wide on purpose: a pid belongs to the process, not to a caller, and the one that must
+    /// reach every child is a signal handler (SIGINT/SIGTERM, `signalAll`), which no caller can hand a
+    /// value to. Children are spawned deep inside libraries (credential helpers, exec plugins) that
+    /// have no handle of the command that runs them. Reaping under the same lock keeps a reused pid
+    /// from being signalled, which only one list of children can guarantee.
     static let live = LiveChildren()
 
     /// Sends `signal` to every child running now (its process group when it has one): the process

@@ -67,8 +67,8 @@ struct CopyCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = Environment.all()
         let log = global.log
-        // Before any login: the exit and signal paths must know that every token is to be kept.
-        if keepTokens { CreatedTokens.shared.keepAll() }
+        // Before any login: the exit and signal paths revoke what this ledger holds (nothing with --keep-tokens).
+        let tokens = RunTokens.shared.ledger(keepingTokens: keepTokens)
         var sessions: [ClusterSession] = []
         do {
             try SideResolver(options: src, global: global, environment: environment, log: log).checkRegistryCredentialKinds()
@@ -77,10 +77,10 @@ struct CopyCommand: AsyncParsableCommand {
                 do { return try Platform.parse(p) } catch { throw CLIError.usage("--platform: \(error)") }
             }
             let srcSide = try await SideResolver(options: src, global: global, environment: environment, log: log)
-                .resolve(source)
+                .resolve(source, tokens: tokens)
             if let s = srcSide.session { sessions.append(s) }
             let destSide = try await SideResolver(options: dest, global: global, environment: environment, log: log)
-                .resolve(destination)
+                .resolve(destination, tokens: tokens)
             if let s = destSide.session { sessions.append(s) }
 
             let progress = ProgressRenderer(quiet: global.quiet || json)

@@ -40,7 +40,7 @@ struct InspectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
-        let resolved = try await resolver.resolve(reference)
+        let resolved = try await resolver.resolve(reference, tokens: RunTokens.shared.ledger(keepingTokens: false))
         defer { }
         do {
             let out = try await inspect(resolved)

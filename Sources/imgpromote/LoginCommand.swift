@@ -28,9 +28,9 @@ struct LoginCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if keepTokens { CreatedTokens.shared.keepAll() }
+        let tokens = RunTokens.shared.ledger(keepingTokens: keepTokens)
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
-        guard let session = try await resolver.openSession() else { return }
+        guard let session = try await resolver.openSession(tokens: tokens) else { return }
         let keep = keepTokens || showToken || side.authfile != nil
         do {
             let user = try await session.whoami()
@@ -56,7 +56,7 @@ struct LoginCommand: AsyncParsableCommand {
             await session.revokeIfCreated()
             throw error
         }
-        if keep { CreatedTokens.shared.keep(session) } else { await session.revokeIfCreated() }
+        if keep { tokens.keep(session) } else { await session.revokeIfCreated() }
     }
 }
 
@@ -74,7 +74,7 @@ struct WhoAmICommand: AsyncParsableCommand {
 
     func run() async throws {
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
-        guard let session = try await resolver.openSession() else { return }
+        guard let session = try await resolver.openSession(tokens: RunTokens.shared.ledger(keepingTokens: false)) else { return }
         do {
             print(try await session.whoami())
         } catch {

@@ -81,13 +81,15 @@ struct ReleaseRunner {
             sourceText = entries[0].source.description
             destinationText = entries[0].destination.description
         }
+        // Before any login: the exit and signal paths revoke what this ledger holds (nothing with --keep-tokens).
+        let tokens = RunTokens.shared.ledger(keepingTokens: options.keepTokens)
         var sessions: [ClusterSession] = []
         do {
             let srcSide = try await SideResolver(options: options.src, global: options.global, environment: environment,
-                                                 log: log, retry: retry).resolve(sourceText)
+                                                 log: log, retry: retry).resolve(sourceText, tokens: tokens)
             if let s = srcSide.session { sessions.append(s) }
             let destSide = try await SideResolver(options: options.dest, global: options.global, environment: environment,
-                                                  log: log, retry: retry).resolve(destinationText)
+                                                  log: log, retry: retry).resolve(destinationText, tokens: tokens)
             if let s = destSide.session { sessions.append(s) }
             try await run(mode, entries: entries, locked: locked, path: path, source: srcSide, destination: destSide, gates: gates)
         } catch {

@@ -42,15 +42,17 @@ struct SideResolver<Side: SideName> {
                            username: username, password: try password(), token: try token(),
                            tokenFile: options.tokenFile,
                            caFile: options.caFile, tlsVerify: options.tlsVerify,
-                           registryOverride: options.registry, sideFlagPrefix: options.flag,
-                           sideEnvPrefix: options.envPrefix)
+                           registryOverride: options.registry, side: Side.clusterSide)
     }
 
-    /// Opens the cluster session when this side names a cluster (or brings a token/user for one).
-    func openSession() async throws -> ClusterSession? {
+    /// Opens the cluster session when this side names a cluster (or brings a token/user for one). A
+    /// token its password login creates goes into `tokens`, the command's ledger.
+    func openSession(tokens: TokenLedger) async throws -> ClusterSession? {
         guard options.namesCluster else { return nil }
         if !options.tlsVerify { warnInsecure() }
-        return try await ClusterSession.open(try clusterOptions(), environment: environment,
+        // Exec plugins inherit the environment, but not the variables holding our secrets (either side's).
+        let inherited = environment.filter { !$0.key.hasPrefix("IMGPROMOTE_") }
+        return try await ClusterSession.open(try clusterOptions(), tokens: tokens, environment: inherited,
                                              warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
 
@@ -88,14 +90,14 @@ struct SideResolver<Side: SideName> {
         return RegistryCredential(username: user, password: pass)
     }
 
-    func resolve(_ text: String) async throws -> ResolvedSide {
+    func resolve(_ text: String, tokens: TokenLedger) async throws -> ResolvedSide {
         var reference: ImageReference
         do {
             reference = try ImageReference.parse(text)
         } catch {
             throw CLIError.usage("\(error)")
         }
-        let session = try await openSession()
+        let session = try await openSession(tokens: tokens)
         if let session {
             if reference.registry == nil || options.registry != nil {
                 let host: String
@@ -136,6 +138,15 @@ struct SideResolver<Side: SideName> {
                                     credentials: credentials, retry: retry ?? global.retryPolicy,
                                     remedyWording: options.remedyWording, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)
+    }
+}
+
+extension SideName {
+    /// The library's neutral label for this side (its errors carry it; `SideSpelling` names its flags).
+    static var clusterSide: ClusterSide? {
+        if Self.self == SourceSide.self { return .source }
+        if Self.self == DestinationSide.self { return .destination }
+        return nil
     }
 }
 

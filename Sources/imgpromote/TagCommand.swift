@@ -87,7 +87,7 @@ struct TagCommand: AsyncParsableCommand {
         let src = try Self.parse(source, what: "SOURCE", digestAllowed: true)
         let dst = try Self.parse(destination, what: "DESTINATION", digestAllowed: false)
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
-        guard let session = try await resolver.openSession() else { return }
+        guard let session = try await resolver.openSession(tokens: RunTokens.shared.ledger(keepingTokens: false)) else { return }
         do {
             let digest: String
             if let d = src.digest {

@@ -21,32 +21,10 @@ struct IMGPromote: AsyncParsableCommand {
         subcommands: [CopyCommand.self, TagCommand.self, PlanCommand.self, ApplyCommand.self, PromoteCommand.self, InspectCommand.self, LoginCommand.self, WhoAmICommand.self, VersionCommand.self])
 }
 
-/// Maps any error to the contract's exit status and one line that says what to do. The one place
-/// where error types meet exit codes.
-func exitStatus(for error: any Error) -> (Int32, String) {
-    switch error {
-    case let e as CLIError: return (e.exitCode, e.message)
-    case let e as RegistryError: return (e.exitCode, e.message)
-    case let e as OpenShiftError: return (e.exitCode, e.description)
-    case let e as ImageAccessDenied: return (4, render(e))
-    case let e as PolicyRefusal: return (8, e.message)   // no signature / another key / another digest
-    case let e as AuthFileError:
-        switch e.kind {
-        case .file: return (2, e.description)
-        case .helper: return (3, e.description + "; fix the credential helper, or remove it (credHelpers or credsStore) from the auth file")
-        }
-    case let e as TransportError:
-        return (e.kind == .cancelled ? 130 : 6, e.description)
-    case is CancellationError: return (130, "interrupted")
-    case let e as ExitCode: return (e.rawValue, "")
-    default: return (1, "\(error)")
-    }
-}
-
 /// Every exit goes through here: tokens this run created by a password login are revoked first
 /// (unless kept: `--keep-tokens`, or a token the user asked for).
 func finish(_ code: Int32) async -> Never {
-    await CreatedTokens.shared.revokeAll()
+    await RunTokens.shared.revokeAll()
     Spawner.signalAll(SIGKILL)   // no credential helper or exec plugin outlives us (normally none runs)
     exit(code)
 }
@@ -84,11 +62,11 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
         let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         source.setEventHandler {
             guard Interruption.shared.record(sig) else { return }
-            printErr("imgpromote: interrupted; cancelling transfers" + (CreatedTokens.shared.count > 0 ? " and revoking tokens" : ""))
+            printErr("imgpromote: interrupted; cancelling transfers" + (RunTokens.shared.count > 0 ? " and revoking tokens" : ""))
             HTTPClient.shared.cancelAll()
             Spawner.signalAll(SIGTERM)
             Task {
-                await CreatedTokens.shared.revokeAll()
+                await RunTokens.shared.revokeAll()
                 Spawner.signalAll(SIGKILL)
                 exit(128 + sig)
             }

@@ -199,10 +199,12 @@ final class ClusterPromotionTests: XCTestCase {
 
     func testKubeconfigContextsAndExecPluginKeepSecretsOutOfArgv() async throws {
         let argvLog = dir.file("plugin-argv")
+        let envLog = dir.file("plugin-env")
         let plugin = dir.file("token-plugin")
         try FileSystem.write("""
         #!/bin/sh
         echo "$0 $*" >> \(argvLog)
+        env >> \(envLog)
         printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$PROMOTER_TOKEN"
         """, to: plugin, mode: 0o700)
         let kubeconfig = dir.file("kubeconfig")
@@ -234,14 +236,19 @@ final class ClusterPromotionTests: XCTestCase {
           context: {cluster: prod, user: prod-promoter}
         current-context: prod
         """, to: kubeconfig, mode: 0o600)
+        // A variable of ours holding a secret (unused by copy) is set: the plugin must not inherit it.
         let r = try await imgpromote(["copy", "-v", "--kubeconfig", kubeconfig, "--src-context", "dev", "--dest-context", "prod",
-                                      "shop/app:1.0", "shop/app:3.0"])
+                                      "shop/app:1.0", "shop/app:3.0"], env: ["IMGPROMOTE_PASSWORD": Self.alicePassword])
         XCTAssertEqual(r.exitCode, 0, r.stderrText)
         let seen = try await prodDigest("3.0")
         XCTAssertEqual(seen, expected!)
         let argv = try FileSystem.readText(argvLog)
         XCTAssertTrue(argv.contains("--cluster dev"), argv)
         for s in secrets { XCTAssertFalse(argv.contains(s), "secret in a child's argv") }
+        let childEnv = try FileSystem.readText(envLog)
+        XCTAssertTrue(childEnv.contains("PROMOTER_TOKEN="), "the stanza's env reaches the plugin")
+        XCTAssertFalse(childEnv.contains("IMGPROMOTE_"), "our variables never reach an exec plugin: \(childEnv)")
+        XCTAssertFalse(childEnv.contains(Self.alicePassword))
 
         let who = try await imgpromote(["whoami", "--kubeconfig", kubeconfig, "--context", "prod"])
         XCTAssertEqual(who.stdoutText, "system:serviceaccount:ci:promoter\n", who.stderrText)

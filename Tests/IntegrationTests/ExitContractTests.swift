@@ -77,6 +77,7 @@ final class ExitContractTests: XCTestCase {
                                      env: ["IMGPROMOTE_SRC_PASSWORD": Self.password])
         XCTAssertEqual(r.exitCode, 1, r.stderrText)
         XCTAssertTrue(r.stderrText.contains("not exposed"), r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("or pass --src-registry HOST[:PORT]"), r.stderrText)
         XCTAssertEqual(dev.tokens().count, 1, "the login issued one token")
         XCTAssertEqual(active(dev), 0, "the token is revoked although discovery failed: \(r.stderrText)")
 
@@ -216,6 +217,44 @@ final class ExitContractTests: XCTestCase {
     }
 
     // MARK: one line, one exit status
+
+    /// The cluster library's errors name the inputs and remedies; the CLI words them as the failing
+    /// side's flags and variables (no library field names reach the user).
+    func testClusterErrorsNameTheFailingSidesFlagsAndVariables() async throws {
+        let nowhere = "https://127.0.0.1:9"
+        let cases: [(args: [String], env: [String: String], expected: [String])] = [
+            (["copy", "--src-cluster", nowhere, "--src-username", "alice", "shop/app:1.0", "127.0.0.1:9/shop/app:1.0"], [:],
+             ["--src-username alice was given without a password", "set IMGPROMOTE_SRC_PASSWORD, --src-password-file or --src-password-stdin",
+              "or set IMGPROMOTE_SRC_TOKEN or --src-token-file"]),
+            (["copy", "--dest-cluster", nowhere, "127.0.0.1:9/shop/app:1.0", "shop/app:1.0"], [:],
+             ["no credentials for \(nowhere)", "set IMGPROMOTE_DEST_TOKEN or --dest-token-file",
+              "or log in with --dest-username and a password", "or use --dest-context NAME"]),
+            (["copy", "--dest-cluster", nowhere, "--dest-ca-file", dir.file("no-ca.pem"), "127.0.0.1:9/shop/app:1.0", "shop/app:1.0"],
+             ["IMGPROMOTE_DEST_TOKEN": "t0ken-value"], ["cannot read --dest-ca-file \(dir.file("no-ca.pem"))"]),
+            (["whoami", "--cluster", nowhere], ["IMGPROMOTE_PASSWORD": "pw"], ["a password was given without --username"]),
+            (["whoami", "--context", "x", "--kubeconfig", try kubeconfigWithPasswordUser()], [:],
+             ["uses a user name and password, which the OpenShift API does not accept",
+              "log in with --username and a password (IMGPROMOTE_PASSWORD, --password-file or --password-stdin)"]),
+        ]
+        for c in cases {
+            let r = try await imgpromote(c.args, env: c.env)
+            XCTAssertEqual(r.exitCode, 2, "\(c.args): \(r.stderrText)")
+            XCTAssertEqual(r.stderrText.split(separator: "\n").count, 1, r.stderrText)
+            for needle in c.expected { XCTAssertTrue(r.stderrText.contains(needle), "\(c.args): '\(needle)' not in \(r.stderrText)") }
+            XCTAssertFalse(r.stderrText.contains("ClusterSideOptions"), r.stderrText)
+            XCTAssertFalse(r.stderrText.contains("t0ken-value"), r.stderrText)
+        }
+    }
+
+    func kubeconfigWithPasswordUser() throws -> String {
+        let path = dir.file("kc-basic")
+        try FileSystem.write("""
+        clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+        users: [{name: basic, user: {username: a, password: b}}]
+        contexts: [{name: x, context: {cluster: c, user: basic}}]
+        """, to: path, mode: 0o600)
+        return path
+    }
 
     /// A credential helper that fails mid-copy: one line naming the helper, exit 3 (no credentials).
     func testFailingCredentialHelperIsOneLineWithExitThree() async throws {

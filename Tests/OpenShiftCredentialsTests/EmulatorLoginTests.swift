@@ -69,11 +69,12 @@ final class EmulatorLoginTests: XCTestCase {
                  caFile: String? = nil, useBundle: Bool = true) -> ClusterSideOptions {
         ClusterSideOptions(clusterURL: emu.apiURL, kubeconfigPaths: [], username: username, password: password,
                            caFile: caFile ?? (useBundle ? emu.caBundlePath : nil),
-                           sideFlagPrefix: "--src-", sideEnvPrefix: "IMGPROMOTE_SRC_")
+                           side: .source)
     }
 
-    func open(_ o: ClusterSideOptions, sink: LogSink = LogSink(), inCluster: String = "/nonexistent") async throws -> ClusterSession {
-        try await ClusterSession.open(o, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
+    func open(_ o: ClusterSideOptions, tokens: TokenLedger? = nil, sink: LogSink = LogSink(),
+              inCluster: String = "/nonexistent") async throws -> ClusterSession {
+        try await ClusterSession.open(o, tokens: tokens, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
     }
 
     func assertNoSecrets(_ sink: LogSink, _ secrets: [String], file: StaticString = #filePath, line: UInt = #line) {
@@ -119,8 +120,10 @@ final class EmulatorLoginTests: XCTestCase {
 
         // The revoked token no longer works.
         let reuse = try await open(ClusterSideOptions(clusterURL: emu.apiURL, token: token, caFile: emu.caBundlePath,
-                                                      sideFlagPrefix: "--src-", sideEnvPrefix: "IMGPROMOTE_SRC_"))
-        await assertOpenShiftErrorAsync(.authentication, contains: ["401", "IMGPROMOTE_SRC_TOKEN"]) { try await reuse.whoami() }
+                                                      side: .source))
+        await assertOpenShiftErrorAsync(.authentication, contains: ["401", "invalid or expired"], remedies: [.renewToken], side: .source) {
+            try await reuse.whoami()
+        }
         assertNoSecrets(sink, [Emulators.password, token, String(token.dropFirst(7))])
     }
 
@@ -158,7 +161,8 @@ final class EmulatorLoginTests: XCTestCase {
         do {
             _ = try await open(options(emu, password: wrong))
         } catch let e as OpenShiftError {
-            XCTAssertEqual(e.exitCode, 3)
+            XCTAssertEqual(e.kind, .authentication)
+            XCTAssertEqual(e.host, emu.apiURL)
             XCTAssertFalse(e.message.contains(wrong))
         }
         assertNoSecrets(sink, [wrong])
@@ -174,14 +178,14 @@ final class EmulatorLoginTests: XCTestCase {
     func testBrowserOnlyProvider() async throws {
         let emu = try emulator("browser")
         await assertOpenShiftErrorAsync(.browserOnlyProvider,
-                                        contains: [emu.oauthURL + "/oauth/token/request", "IMGPROMOTE_SRC_TOKEN", "--src-token-file"]) {
+                                        contains: [emu.oauthURL + "/oauth/token/request"], remedies: [.giveToken], side: .source) {
             try await self.open(self.options(emu))
         }
     }
 
     func testColonInUserNameIsRejectedBeforeAnyRequest() async throws {
         let emu = try emulator()
-        await assertOpenShiftErrorAsync(.usage, contains: ["kube:admin", "':'"]) {
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["kube:admin", "':'"]) {
             try await self.open(self.options(emu, username: "kube:admin"))
         }
     }
@@ -191,7 +195,8 @@ final class EmulatorLoginTests: XCTestCase {
     func testOAuthHostSignedByAnotherCA() async throws {
         let emu = try emulator()
         // The kubeconfig-style CA of the API server only: the OAuth host's ingress CA is missing.
-        await assertOpenShiftErrorAsync(.tls, contains: ["--src-ca-file", "--src-tls-verify=false", "ingress"]) {
+        await assertOpenShiftErrorAsync(.tls, contains: ["not trusted", "ingress"], remedies: [.trustCA, .disableTLSVerification],
+                                        side: .source) {
             try await self.open(self.options(emu, caFile: emu.apiCAPath))
         }
     }
@@ -203,8 +208,9 @@ final class EmulatorLoginTests: XCTestCase {
             XCTFail("expected a TLS error")
         } catch let e as OpenShiftError {
             XCTAssertEqual(e.kind, .tls, e.message)
-            XCTAssertEqual(e.exitCode, 6)
-            XCTAssertTrue(e.message.contains("--src-ca-file"), e.message)
+            XCTAssertEqual(e.remedies, [.trustCA, .disableTLSVerification], e.message)
+            XCTAssertEqual(e.side, .source)
+            XCTAssertTrue(e.underlying is TransportError, "the transport failure underneath is kept")
         }
     }
 
@@ -223,9 +229,9 @@ final class EmulatorLoginTests: XCTestCase {
         let emu = try emulator()
         var o = options(emu)
         o.clusterURL = emu.consoleURL
-        await assertOpenShiftErrorAsync(.usage, contains: ["web console URL", "https://api.<cluster>:6443"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["web console URL", "https://api.<cluster>:6443"]) { try await self.open(o) }
         let withToken = try await open(ClusterSideOptions(clusterURL: emu.consoleURL, token: "sha256~x", caFile: emu.caBundlePath))
-        await assertOpenShiftErrorAsync(.usage, contains: ["web console URL"]) { try await withToken.whoami() }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["web console URL"]) { try await withToken.whoami() }
     }
 
     func testUnreachableCluster() async throws {
@@ -308,10 +314,10 @@ final class EmulatorLoginTests: XCTestCase {
         contexts: [{name: admin, context: {cluster: emu, user: admin}}]
         current-context: admin
         """)
-        let session = try await open(ClusterSideOptions(kubeconfigPaths: [kubeconfig], sideFlagPrefix: "--src-", sideEnvPrefix: "IMGPROMOTE_SRC_"))
+        let session = try await open(ClusterSideOptions(kubeconfigPaths: [kubeconfig], side: .source))
         XCTAssertFalse(session.hasToken)
         XCTAssertEqual(session.tls.clientCertFile, dir.path + "/tls.crt")
-        await assertOpenShiftErrorAsync(.authentication, contains: ["client certificate", "IMGPROMOTE_SRC_TOKEN"]) {
+        await assertOpenShiftErrorAsync(.authentication, contains: ["client certificate"], remedies: [.giveToken, .logInWithPassword]) {
             try await session.registryCredential()
         }
         // The emulator does not do mutual TLS: the API sees an anonymous request.
@@ -333,7 +339,8 @@ final class EmulatorLoginTests: XCTestCase {
     func testRegistryNotExposed() async throws {
         let emu = try emulator("hidden")
         let session = try await open(options(emu))
-        await assertOpenShiftErrorAsync(.registryNotExposed, contains: ["defaultRoute", "--src-registry", "image-registry.openshift-image-registry.svc"]) {
+        await assertOpenShiftErrorAsync(.registryNotExposed, contains: ["defaultRoute", "ClusterSideOptions.registryOverride", "image-registry.openshift-image-registry.svc"],
+                                        remedies: [.exposeRegistry, .nameRegistryHost], side: .source) {
             try await session.registryHost(project: "dev", imageStream: nil)
         }
         var o = options(emu)
@@ -347,15 +354,35 @@ final class EmulatorLoginTests: XCTestCase {
 
     // MARK: signal-handler path
 
-    func testCreatedTokensRevokeAll() async throws {
+    /// The caller's ledger: what its sessions' password logins created, revoked together (the exit and
+    /// signal paths), except what the caller keeps; a keeping ledger tracks nothing.
+    func testTokenLedgerRevokesWhatItsSessionsCreated() async throws {
         let emu = try emulator()
-        let a = try await open(options(emu))
-        let b = try await open(options(emu))
-        XCTAssertGreaterThanOrEqual(CreatedTokens.shared.count, 2)
-        await CreatedTokens.shared.revokeAll()
-        for s in [a, b] {
-            XCTAssertEqual(emu.tokens().first { $0.name == OpenShiftToken.objectName(s.token()) }?.revoked, true)
-        }
-        await CreatedTokens.shared.revokeAll()   // nothing left, no error
+        func revoked(_ s: ClusterSession) -> Bool? { emu.tokens().first { $0.name == OpenShiftToken.objectName(s.token()) }?.revoked }
+        let ledger = TokenLedger()
+        let a = try await open(options(emu), tokens: ledger)
+        let b = try await open(options(emu), tokens: ledger)
+        let kept = try await open(options(emu), tokens: ledger)
+        let byToken = try await open(ClusterSideOptions(clusterURL: emu.apiURL, token: kept.token(), caFile: emu.caBundlePath),
+                                     tokens: ledger)
+        let elsewhere = try await open(options(emu), tokens: TokenLedger())
+        XCTAssertEqual(ledger.count, 3, "only password logins create tokens")
+        XCTAssertFalse(byToken.createdToken)
+        ledger.keep(kept)
+        XCTAssertEqual(ledger.count, 2)
+        await ledger.revokeAll()
+        XCTAssertEqual(ledger.count, 0)
+        for s in [a, b] { XCTAssertEqual(revoked(s), true) }
+        XCTAssertEqual(revoked(kept), false, "a kept token outlives the ledger's revocation")
+        XCTAssertEqual(revoked(elsewhere), false, "another caller's ledger is not touched")
+        await ledger.revokeAll()   // nothing left, no error
+
+        let keeping = TokenLedger(keepingTokens: true)
+        let c = try await open(options(emu), tokens: keeping)
+        XCTAssertEqual(keeping.count, 0)
+        await keeping.revokeAll()
+        XCTAssertEqual(revoked(c), false)
+        for s in [kept, elsewhere, c] { await s.revokeIfCreated() }
+        for s in [kept, elsewhere, c] { XCTAssertEqual(revoked(s), true, "revokeIfCreated still revokes on request") }
     }
 }

@@ -61,7 +61,7 @@ final class KubeconfigTests: XCTestCase {
         XCTAssertEqual(kc.files.count, 1, "duplicates are read once")
         XCTAssertEqual(kc.missingFiles.count, 2)
         XCTAssertTrue(try Kubeconfig.load(paths: [dir.path + "/nope"]).isEmpty)
-        assertOpenShiftError(.usage, contains: ["does not exist"]) { try Kubeconfig.load(paths: [dir.path + "/nope"], mustExist: true) }
+        assertOpenShiftError(.invalidInput, contains: ["does not exist"]) { try Kubeconfig.load(paths: [dir.path + "/nope"], mustExist: true) }
     }
 
     func testRelativePathsResolveAgainstTheDefiningFile() throws {
@@ -125,10 +125,10 @@ final class KubeconfigTests: XCTestCase {
         XCTAssertEqual(r.cluster.certificateAuthorityData.map { String(decoding: $0, as: UTF8.self) }, caPEM)
         XCTAssertEqual(r.user?.clientCertificateData.map { String(decoding: $0, as: UTF8.self) }, "CERT")
         XCTAssertEqual(r.user?.clientKeyData.map { String(decoding: $0, as: UTF8.self) }, "KEY")
-        assertOpenShiftError(.usage, contains: ["client-key-data", "base64"]) {
+        assertOpenShiftError(.invalidInput, contains: ["client-key-data", "base64"]) {
             try Kubeconfig.parse("users:\n- name: u\n  user: {client-key-data: \(Base64.encode("KEYS").replacingAll("=", with: ""))}\n", file: "/tmp/k")
         }
-        assertOpenShiftError(.usage, contains: ["certificate-authority-data", "base64"]) {
+        assertOpenShiftError(.invalidInput, contains: ["certificate-authority-data", "base64"]) {
             try Kubeconfig.parse("clusters:\n- name: c\n  cluster: {server: x, certificate-authority-data: 'not base64!'}\n", file: "/tmp/k")
         }
     }
@@ -136,16 +136,16 @@ final class KubeconfigTests: XCTestCase {
     func testInvalidYAMLAndShapesGiveClearErrors() {
         let dir = TempDir()
         let bad = dir.write("bad", "clusters:\n- name: c\n  cluster:\n    server: [unclosed\n")
-        assertOpenShiftError(.usage, contains: [bad, "not valid YAML", "line"]) { try Kubeconfig.load(paths: [bad]) }
-        assertOpenShiftError(.usage, contains: ["clusters must be a list"]) { try Kubeconfig.parse("clusters: {}\n", file: "f") }
-        assertOpenShiftError(.usage, contains: ["must be a mapping"]) { try Kubeconfig.parse("- a\n", file: "f") }
-        assertOpenShiftError(.usage, contains: ["duplicate name \"c\""]) {
+        assertOpenShiftError(.invalidInput, contains: [bad, "not valid YAML", "line"]) { try Kubeconfig.load(paths: [bad]) }
+        assertOpenShiftError(.invalidInput, contains: ["clusters must be a list"]) { try Kubeconfig.parse("clusters: {}\n", file: "f") }
+        assertOpenShiftError(.invalidInput, contains: ["must be a mapping"]) { try Kubeconfig.parse("- a\n", file: "f") }
+        assertOpenShiftError(.invalidInput, contains: ["duplicate name \"c\""]) {
             try Kubeconfig.parse("clusters:\n- name: c\n  cluster: {server: a}\n- name: c\n  cluster: {server: b}\n", file: "f")
         }
-        assertOpenShiftError(.usage, contains: ["insecure-skip-tls-verify must be true or false"]) {
+        assertOpenShiftError(.invalidInput, contains: ["insecure-skip-tls-verify must be true or false"]) {
             try Kubeconfig.parse("clusters:\n- name: c\n  cluster: {server: a, insecure-skip-tls-verify: sometimes}\n", file: "f")
         }
-        assertOpenShiftError(.usage, contains: ["kind is \"Pod\""]) { try Kubeconfig.parse("kind: Pod\n", file: "f") }
+        assertOpenShiftError(.invalidInput, contains: ["kind is \"Pod\""]) { try Kubeconfig.parse("kind: Pod\n", file: "f") }
     }
 
     func testMissingContextClusterUserAndValidation() throws {
@@ -180,14 +180,14 @@ final class KubeconfigTests: XCTestCase {
         - name: anonymous
           context: {cluster: c}
         """, file: "/k")
-        assertOpenShiftError(.usage, contains: ["no current-context"]) { try kc.resolve(context: nil) }
-        assertOpenShiftError(.usage, contains: ["context \"zzz\" does not exist", "known contexts: anonymous"]) { try kc.resolve(context: "zzz") }
-        assertOpenShiftError(.usage, contains: ["cluster \"ghost\"", "not defined"]) { try kc.resolve(context: "nocluster") }
-        assertOpenShiftError(.usage, contains: ["user \"ghost\"", "not defined"]) { try kc.resolve(context: "nouser") }
-        assertOpenShiftError(.usage, contains: ["has no server"]) { try kc.resolve(context: "empty-server") }
-        assertOpenShiftError(.usage, contains: ["insecure flag is not allowed"]) { try kc.resolve(context: "insecure-ca") }
-        assertOpenShiftError(.usage, contains: ["more than one authentication method", "[token basicAuth]"]) { try kc.resolve(context: "two-methods") }
-        assertOpenShiftError(.usage, contains: ["client-key"]) { try kc.resolve(context: "cert-no-key") }
+        assertOpenShiftError(.invalidInput, contains: ["no current-context"]) { try kc.resolve(context: nil) }
+        assertOpenShiftError(.invalidInput, contains: ["context \"zzz\" does not exist", "known contexts: anonymous"]) { try kc.resolve(context: "zzz") }
+        assertOpenShiftError(.invalidInput, contains: ["cluster \"ghost\"", "not defined"]) { try kc.resolve(context: "nocluster") }
+        assertOpenShiftError(.invalidInput, contains: ["user \"ghost\"", "not defined"]) { try kc.resolve(context: "nouser") }
+        assertOpenShiftError(.invalidInput, contains: ["has no server"]) { try kc.resolve(context: "empty-server") }
+        assertOpenShiftError(.invalidInput, contains: ["insecure flag is not allowed"]) { try kc.resolve(context: "insecure-ca") }
+        assertOpenShiftError(.invalidInput, contains: ["more than one authentication method", "[token basicAuth]"]) { try kc.resolve(context: "two-methods") }
+        assertOpenShiftError(.invalidInput, contains: ["client-key"]) { try kc.resolve(context: "cert-no-key") }
         XCTAssertNil(try kc.resolve(context: "anonymous").user)
     }
 

@@ -1,4 +1,5 @@
 import XCTest
+import HTTPTransport
 @testable import OpenShiftCredentials
 
 final class OAuthPiecesTests: XCTestCase {
@@ -44,10 +45,10 @@ final class OAuthPiecesTests: XCTestCase {
             ("https://h:6443/prefix", "https://h:6443/prefix"),
         ]
         for (input, expected) in cases { XCTAssertEqual(try URLTools.normalizeServer(input), expected, input) }
-        assertOpenShiftError(.usage, contains: ["No port specified"]) { try URLTools.normalizeServer("tcp://h") }
-        assertOpenShiftError(.usage, contains: ["unsupported scheme"]) { try URLTools.normalizeServer("ftp://h") }
-        assertOpenShiftError(.usage, contains: ["credentials"]) { try URLTools.normalizeServer("https://u:p@h") }
-        assertOpenShiftError(.usage) { try URLTools.normalizeServer("") }
+        assertOpenShiftError(.invalidInput, contains: ["No port specified"]) { try URLTools.normalizeServer("tcp://h") }
+        assertOpenShiftError(.invalidInput, contains: ["unsupported scheme"]) { try URLTools.normalizeServer("ftp://h") }
+        assertOpenShiftError(.invalidInput, contains: ["credentials"]) { try URLTools.normalizeServer("https://u:p@h") }
+        assertOpenShiftError(.invalidInput) { try URLTools.normalizeServer("") }
     }
 
     func testAuthorizeURLIsExactlyWhatOcSends() {
@@ -86,6 +87,23 @@ final class OAuthPiecesTests: XCTestCase {
         XCTAssertEqual(URLTools.parseQuery("a=1&b=x+y%21&c&=d").map { "\($0.name)=\($0.value)" }, ["a=1", "b=x y!", "c=", "=d"])
     }
 
+    /// A browser-only provider's challenge names the token request page with `rel="related"`, possibly
+    /// among other links; without one, the issuer's page.
+    func testTokenRequestPageFromTheChallengesLink() {
+        func response(_ links: [String]) -> HTTPResponse {
+            HTTPResponse(status: 401, headers: HTTPHeaders(links.map { ("Link", $0) }), body: [], url: "https://o/oauth/authorize")
+        }
+        let issuer = "https://oauth.example"
+        XCTAssertEqual(OAuthLogin.tokenRequestURL(issuer, response([#"<https://o/help>; rel="help", <https://o/oauth/token/request>; rel="related""#])),
+                       "https://o/oauth/token/request")
+        XCTAssertEqual(OAuthLogin.tokenRequestURL(issuer, response([#"<https://o/help>; rel="help""#, #"<https://o/req>; rel="related""#])),
+                       "https://o/req", "a second Link header line counts too")
+        XCTAssertEqual(OAuthLogin.tokenRequestURL(issuer, response([#"<https://o/help>; rel="help""#])), issuer + "/oauth/token/request",
+                       "the first <…> is not taken when it is not the related link")
+        XCTAssertEqual(OAuthLogin.tokenRequestURL(issuer, response([#"<javascript:alert(1)>; rel="related""#])), issuer + "/oauth/token/request")
+        XCTAssertEqual(OAuthLogin.tokenRequestURL(issuer, nil), issuer + "/oauth/token/request")
+    }
+
     func testBasicChallengeDetection() {
         XCTAssertTrue(OAuthLogin.isBasicChallenge("Basic realm=\"openshift\""))
         XCTAssertTrue(OAuthLogin.isBasicChallenge("  basic"))
@@ -109,14 +127,6 @@ final class OAuthPiecesTests: XCTestCase {
         XCTAssertEqual(Redact.text("Location: https://o/implicit?code=sha256~abc&state="), "Location: https://o/implicit?code=<redacted>&state=")
         XCTAssertEqual(Redact.text("nothing secret here: https://api:6443/version"), "nothing secret here: https://api:6443/version")
         XCTAssertFalse(OpenShiftError(.authentication, "bad token sha256~abcdef").message.contains("abcdef"))
-    }
-
-    func testExitCodesFollowTheContract() {
-        let expected: [(OpenShiftError.Kind, Int32)] = [
-            (.usage, 2), (.authentication, 3), (.browserOnlyProvider, 3), (.permission, 4), (.notFound, 5),
-            (.network, 6), (.tls, 6), (.notOpenShift, 1), (.registryNotExposed, 1), (.protocolError, 1),
-        ]
-        for (kind, code) in expected { XCTAssertEqual(OpenShiftError(kind, "x").exitCode, code, "\(kind)") }
     }
 
     func testOptionsNeverPrintSecrets() {

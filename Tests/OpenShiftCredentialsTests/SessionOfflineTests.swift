@@ -13,31 +13,44 @@ final class SessionOfflineTests: XCTestCase {
     }
 
     func testUsageErrors() async {
-        let side = { (o: inout ClusterSideOptions) in o.sideFlagPrefix = "--src-"; o.sideEnvPrefix = "IMGPROMOTE_SRC_" }
-        var o = ClusterSideOptions(clusterURL: "https://api.x:6443", username: "alice")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["--src-username alice", "without a password", "IMGPROMOTE_SRC_PASSWORD", "--src-password-file"]) { try await self.open(o) }
+        // Errors name the caller's inputs as ClusterSideOptions fields and carry the side (the CLI words both).
+        var o = ClusterSideOptions(clusterURL: "https://api.x:6443", username: "alice", side: .source)
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["ClusterSideOptions.username alice", "without a password", "ClusterSideOptions.password"],
+                                        remedies: [.givePassword, .giveToken], side: .source) { try await self.open(o) }
         o.password = ""
-        await assertOpenShiftErrorAsync(.usage, contains: ["without a password"]) { try await self.open(o) }
-        o = ClusterSideOptions(clusterURL: "https://api.x:6443", password: "pw")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["without --src-username"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["without a password"], side: .source) { try await self.open(o) }
+        o = ClusterSideOptions(clusterURL: "https://api.x:6443", password: "pw", side: .destination)
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["without ClusterSideOptions.username"], side: .destination) { try await self.open(o) }
         o = ClusterSideOptions(clusterURL: "https://api.x:6443", token: " \n")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["empty"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["ClusterSideOptions.token is empty"]) { try await self.open(o) }
         o = ClusterSideOptions(clusterURL: "https://api.x:6443", token: "t", caFile: "/no/such/ca.pem")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["--src-ca-file /no/such/ca.pem"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["ClusterSideOptions.caFile /no/such/ca.pem"]) { try await self.open(o) }
         o = ClusterSideOptions(token: "t")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["no cluster given", "--src-cluster", "--src-context"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["no cluster given", "ClusterSideOptions.clusterURL", "ClusterSideOptions.context"],
+                                        remedies: [.nameCluster, .nameContext]) { try await self.open(o) }
         o = ClusterSideOptions(clusterURL: "https://api.x:6443")
-        side(&o)
-        await assertOpenShiftErrorAsync(.usage, contains: ["no credentials", "IMGPROMOTE_SRC_TOKEN"]) { try await self.open(o) }
-        o = ClusterSideOptions(clusterURL: "https://api.x:6443", kubeconfigPaths: ["/no/such/kubeconfig"], kubeconfigExplicit: true, token: "t")
-        await assertOpenShiftErrorAsync(.usage, contains: ["stat /no/such/kubeconfig: no such file or directory"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["no credentials", "ClusterSideOptions.token"],
+                                        remedies: [.giveToken, .logInWithPassword, .nameContext]) { try await self.open(o) }
+        o = ClusterSideOptions(clusterURL: "https://api.x:6443", kubeconfigPaths: ["/no/such/kubeconfig"], kubeconfigExplicit: true, token: "t",
+                               side: .source)
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["stat /no/such/kubeconfig: no such file or directory"], side: .source) {
+            try await self.open(o)
+        }
         o = ClusterSideOptions(context: "ghost", kubeconfigPaths: ["/no/such/kubeconfig"])
-        await assertOpenShiftErrorAsync(.usage, contains: ["context \"ghost\" does not exist"]) { try await self.open(o) }
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["context \"ghost\" does not exist"]) { try await self.open(o) }
+    }
+
+    /// The parts a caller words: inputs inside the problem, remedies after it, in order.
+    func testCallerWordsInputsAndRemedies() {
+        let e = OpenShiftError(.invalidInput, "\(input: .username) alice was given without a password",
+                               remedies: [.givePassword, .giveToken], side: .destination)
+        XCTAssertEqual(e.problem.inputs, [.username])
+        let worded = e.message(input: { "<\($0.rawValue)>" }, remedy: { "do \($0)" })
+        XCTAssertEqual(worded, "<username> alice was given without a password; do givePassword, or do giveToken")
+        XCTAssertEqual(e.message, "ClusterSideOptions.username alice was given without a password; give the password (ClusterSideOptions.password), or give a token (ClusterSideOptions.token)")
+        // Text is scrubbed of secrets; the inputs stay.
+        let leaky = OpenShiftError(.authentication, "\(input: .token) sha256~abcdef was rejected")
+        XCTAssertEqual(leaky.message, "ClusterSideOptions.token sha256~<redacted> was rejected")
     }
 
     func testExplicitTokenWinsAndIsNeverLogged() async throws {
@@ -114,15 +127,13 @@ final class SessionOfflineTests: XCTestCase {
         users: [{name: admin, user: {client-certificate-data: \(Base64.encode("CERT")), client-key-data: \(Base64.encode("KEY"))}}]
         contexts: [{name: x, context: {cluster: c, user: admin}}]
         """)
-        var o = ClusterSideOptions(context: "x", kubeconfigPaths: [kubeconfig])
-        o.sideFlagPrefix = "--dest-"
-        o.sideEnvPrefix = "IMGPROMOTE_DEST_"
-        let s = try await open(o)
+        let s = try await open(ClusterSideOptions(context: "x", kubeconfigPaths: [kubeconfig], side: .destination))
         XCTAssertFalse(s.hasToken)
         XCTAssertEqual(s.token(), "")
         XCTAssertEqual(s.tls.clientCertPEM, Array("CERT".utf8))
         XCTAssertEqual(s.tls.clientKeyPEM, Array("KEY".utf8))
-        await assertOpenShiftErrorAsync(.authentication, contains: ["client certificate", "IMGPROMOTE_DEST_TOKEN", "--dest-token-file", "--dest-username"]) {
+        await assertOpenShiftErrorAsync(.authentication, contains: ["client certificate"], remedies: [.giveToken, .logInWithPassword],
+                                        side: .destination) {
             try await s.registryCredential()
         }
     }
@@ -139,13 +150,13 @@ final class SessionOfflineTests: XCTestCase {
         - {name: oidc, context: {cluster: c, user: oidc}}
         - {name: nobody, context: {cluster: c}}
         """)
-        await assertOpenShiftErrorAsync(.usage, contains: ["user name and password"]) {
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["user name and password"]) {
             try await self.open(ClusterSideOptions(context: "basic", kubeconfigPaths: [kubeconfig]))
         }
-        await assertOpenShiftErrorAsync(.usage, contains: ["oidc auth-provider"]) {
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["oidc auth-provider"]) {
             try await self.open(ClusterSideOptions(context: "oidc", kubeconfigPaths: [kubeconfig]))
         }
-        await assertOpenShiftErrorAsync(.usage, contains: ["has no credentials"]) {
+        await assertOpenShiftErrorAsync(.invalidInput, contains: ["has no credentials"]) {
             try await self.open(ClusterSideOptions(context: "nobody", kubeconfigPaths: [kubeconfig]))
         }
     }

@@ -32,34 +32,43 @@ final class TempDir {
     }
 }
 
-func assertOpenShiftError<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], file: StaticString = #filePath,
+/// `remedies`, when given, must be exactly the error's; `side`, when given, the side it carries.
+func assertOpenShiftError<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], remedies: [ClusterRemedy]? = nil,
+                             side: ClusterSide? = nil, file: StaticString = #filePath,
                              line: UInt = #line, _ body: () throws -> T) {
     do {
         _ = try body()
         XCTFail("expected an OpenShiftError(\(kind))", file: file, line: line)
     } catch let e as OpenShiftError {
-        check(e, kind, contains, file, line)
+        check(e, kind, contains, remedies, side, file, line)
     } catch {
         XCTFail("unexpected error \(error)", file: file, line: line)
     }
 }
 
-func assertOpenShiftErrorAsync<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], file: StaticString = #filePath,
+func assertOpenShiftErrorAsync<T>(_ kind: OpenShiftError.Kind, contains: [String] = [], remedies: [ClusterRemedy]? = nil,
+                                  side: ClusterSide? = nil, file: StaticString = #filePath,
                                   line: UInt = #line, _ body: () async throws -> T) async {
     do {
         _ = try await body()
         XCTFail("expected an OpenShiftError(\(kind))", file: file, line: line)
     } catch let e as OpenShiftError {
-        check(e, kind, contains, file, line)
+        check(e, kind, contains, remedies, side, file, line)
     } catch {
         XCTFail("unexpected error \(error)", file: file, line: line)
     }
 }
 
-private func check(_ e: OpenShiftError, _ kind: OpenShiftError.Kind, _ contains: [String], _ file: StaticString, _ line: UInt) {
-    if getenv("OSC_PRINT_ERRORS") != nil { print("[\(e.kind) exit \(e.exitCode)] \(e.message)") }
+private func check(_ e: OpenShiftError, _ kind: OpenShiftError.Kind, _ contains: [String], _ remedies: [ClusterRemedy]?,
+                   _ side: ClusterSide?, _ file: StaticString, _ line: UInt) {
+    if getenv("OSC_PRINT_ERRORS") != nil { print("[\(e.kind)] \(e.message)") }
     XCTAssertEqual(e.kind, kind, "message: \(e.message)", file: file, line: line)
     XCTAssertFalse(e.message.contains("\n"), "multi-line message: \(e.message)", file: file, line: line)
+    // The library speaks its own language: no command-line flags or CLI variables in its messages.
+    XCTAssertFalse(e.message.contains(" --") || e.message.hasPrefix("--") || e.message.contains("IMGPROMOTE"),
+                   "CLI words in a library message: \(e.message)", file: file, line: line)
+    if let remedies { XCTAssertEqual(e.remedies, remedies, "message: \(e.message)", file: file, line: line) }
+    if let side { XCTAssertEqual(e.side, side, "message: \(e.message)", file: file, line: line) }
     for needle in contains {
         XCTAssertTrue(e.message.contains(needle), "'\(e.message)' does not contain '\(needle)'", file: file, line: line)
     }
