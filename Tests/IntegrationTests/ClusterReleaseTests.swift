@@ -74,4 +74,17 @@ extension ClusterPromotionTests {
         XCTAssertEqual(promoted, expected!)
         XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 0)
     }
+
+    /// `promote --keep-tokens`: the login tokens outlive the run (the exit path once revoked them anyway:
+    /// only copy and login told the process-wide token list to keep).
+    func testReleaseKeepTokensKeepsTheLoginTokens() async throws {
+        let file = dir.file("release-keep.yaml")
+        try FileSystem.write("images:\n  - source: shop/app:1.0\n    tags: [4.0]\n", to: file)
+        let r = try await imgpromote(["promote", "-f", file, "--keep-tokens", "--src-username", "alice", "--dest-username", "alice"]
+                                        + clusterFlags,
+                                     env: ["IMGPROMOTE_SRC_PASSWORD": Self.alicePassword, "IMGPROMOTE_DEST_PASSWORD": Self.alicePassword])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(dev.tokens().count + prod.tokens().count, 2, "one login per side")
+        XCTAssertEqual(activeTokens(dev).count + activeTokens(prod).count, 2, "--keep-tokens keeps both: \(r.stderrText)")
+    }
 }
