@@ -73,10 +73,10 @@ struct OAuthLogin {
             }
             return m
         case 404:
-            throw OpenShiftError(.notOpenShift, "cluster \(apiURL) does not expose OAuth discovery (external OIDC?) — use a token",
+            throw OpenShiftError(.notOpenShift, "cluster \(apiURL) does not expose OAuth discovery (external OIDC?), so a user name and password cannot log in",
                                  remedies: [.giveToken], host: apiURL)
         case 401, 403:
-            throw OpenShiftError(.protocolError, "\(apiURL) refused anonymous OAuth discovery (HTTP \(r.status)); use a token",
+            throw OpenShiftError(.protocolError, "\(apiURL) refused anonymous OAuth discovery (HTTP \(r.status)), so a user name and password cannot log in",
                                  remedies: [.giveToken], host: apiURL)
         default:
             throw OpenShiftError(.protocolError, "couldn't get \(url): unexpected response status \(r.status)")

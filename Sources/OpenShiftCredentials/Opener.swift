@@ -199,7 +199,7 @@ struct Opener {
                     source = .none("kubeconfig user \"\(user.name)\" authenticates with a client certificate from an exec plugin", what + " (exec plugin)", hint)
                 }
             } else if let provider = user.authProviderName {
-                throw OpenShiftError(.invalidInput, "kubeconfig user \"\(user.name)\" uses the \(provider) auth-provider, which is not supported; use an exec plugin",
+                throw OpenShiftError(.invalidInput, "kubeconfig user \"\(user.name)\" uses the \(provider) auth-provider, which is not supported (use an exec plugin instead)",
                                      remedies: [.giveToken])
             } else {
                 source = .none("kubeconfig user \"\(user.name)\" authenticates with a client certificate", what, hint)

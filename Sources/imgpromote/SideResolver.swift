@@ -51,7 +51,7 @@ struct SideResolver<Side: SideName> {
         guard options.namesCluster else { return nil }
         if !options.tlsVerify { warnInsecure() }
         // Exec plugins inherit the environment, but not the variables holding our secrets (either side's).
-        let inherited = environment.filter { !$0.key.hasPrefix("IMGPROMOTE_") }
+        let inherited = environment.filter { !$0.key.hasPrefix(PlainSide.envPrefix) }   // IMGPROMOTE_*
         return try await ClusterSession.open(try clusterOptions(), tokens: tokens, environment: inherited,
                                              warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
