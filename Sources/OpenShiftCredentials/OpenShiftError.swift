@@ -145,7 +145,9 @@ public struct ClusterWording: Sendable, Equatable, ExpressibleByStringInterpolat
         public mutating func appendLiteral(_ literal: String) { if !literal.isEmpty { pieces.append(.text(literal)) } }
         public mutating func appendInterpolation(input: ClusterInput) { pieces.append(.input(input)) }
         public mutating func appendInterpolation(_ wording: ClusterWording) { pieces += wording.pieces }
-        public mutating func appendInterpolation<T>(_ value: T) { appendLiteral(String(describing: value)) }
+        /// Only describable values: an Optional must be unwrapped first (no silent "Optional(…)").
+        public mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) { appendLiteral(value.description) }
+        public mutating func appendInterpolation(_ error: any Error) { appendLiteral(String(describing: error)) }
     }
 
     public func rendered(_ input: (ClusterInput) -> String) -> String {
