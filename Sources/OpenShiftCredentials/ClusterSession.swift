@@ -106,7 +106,7 @@ public final class ClusterSession: Sendable {
     ///     revocation); defaults to `log`.
     ///   - log: -v diagnostics; never receives a token or password.
     /// - Throws: `OpenShiftError`.
-    public static func open(_ options: ClusterSideOptions, http: HTTPClient = .shared, environment: [String: String],
+    public static func open(_ options: ClusterSideOptions, http: HTTPClient, environment: [String: String],
                             inClusterDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount",
                             interactive: Bool = false, warn: (@Sendable (String) -> Void)? = nil,
                             log: @escaping @Sendable (String) -> Void) async throws -> ClusterSession {

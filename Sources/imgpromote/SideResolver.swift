@@ -50,7 +50,7 @@ struct SideResolver<Side: SideName> {
     func openSession() async throws -> ClusterSession? {
         guard options.namesCluster else { return nil }
         if !options.tlsVerify { warnInsecure() }
-        return try await ClusterSession.open(try clusterOptions(), environment: environment,
+        return try await ClusterSession.open(try clusterOptions(), http: CommandRun.http, environment: environment,
                                              warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
 
@@ -109,7 +109,7 @@ struct SideResolver<Side: SideName> {
                 reference.registry = host
             }
             _ = try await session.registryCredential()   // fails early when this side has no token
-            let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
+            let client = RegistryClient(host: reference.registry!, session: CommandRun.registries, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
                                         credentials: session.registryCredentials(),
                                         retry: retry ?? global.retryPolicy, remedyWording: options.remedyWording, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
@@ -132,7 +132,7 @@ struct SideResolver<Side: SideName> {
             }
         }
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
-        let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
+        let client = RegistryClient(host: reference.apiHost ?? reference.registry!, session: CommandRun.registries, tls: tls, allowPlainHTTP: !options.tlsVerify,
                                     credentials: credentials, retry: retry ?? global.retryPolicy,
                                     remedyWording: options.remedyWording, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)

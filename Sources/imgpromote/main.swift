@@ -85,7 +85,7 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
         source.setEventHandler {
             guard Interruption.shared.record(sig) else { return }
             printErr("imgpromote: interrupted; cancelling transfers" + (CreatedTokens.shared.count > 0 ? " and revoking tokens" : ""))
-            HTTPClient.shared.cancelAll()
+            CommandRun.http.cancelAll()
             Spawner.signalAll(SIGTERM)
             Task {
                 await CreatedTokens.shared.revokeAll()

@@ -73,7 +73,7 @@ final class EmulatorLoginTests: XCTestCase {
     }
 
     func open(_ o: ClusterSideOptions, sink: LogSink = LogSink(), inCluster: String = "/nonexistent") async throws -> ClusterSession {
-        try await ClusterSession.open(o, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
+        try await ClusterSession.open(o, http: testHTTP, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
     }
 
     func assertNoSecrets(_ sink: LogSink, _ secrets: [String], file: StaticString = #filePath, line: UInt = #line) {
