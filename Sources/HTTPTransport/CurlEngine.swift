@@ -16,7 +16,7 @@ enum Job: Sendable {
 }
 
 /// OpenSSL without atexit cleanup, SIGPIPE ignored, curl_global_init: once per process.
-private let curlGlobalReady: Bool = ccurl_global_init() == 0
+let curlGlobalReady: Bool = ccurl_global_init() == 0
 
 /// The shared half of the engine: a queue guarded by a pthread mutex, read by the engine thread.
 /// Only `curl_multi_wakeup` touches the multi handle from other threads (it is documented thread-safe).

@@ -3,10 +3,9 @@ import CCurl
 /// The HTTP client every other library uses. All transfers run on one dedicated thread that owns one
 /// `curl_multi` handle (connections, DNS and TLS sessions are shared for free); async callers hand work
 /// over through a queue and are resumed from that thread. Curl never runs on Swift's cooperative pool.
+/// There is no process-wide instance: the program creates one and passes it to whatever sends
+/// requests (each costs a thread, so one per run; tests make their own).
 public final class HTTPClient: Sendable {
-    /// The process-wide client. Creating more is allowed (tests do) but each costs a thread.
-    public static let shared = HTTPClient()
-
     let engine: CurlEngine
 
     public init(configuration: Configuration = Configuration()) {
@@ -108,7 +107,7 @@ public struct ProxySettings: Sendable, Hashable {
 extension HTTPClient {
     /// "libcurl/7.88.1 OpenSSL/3.0.x ..." for `imgpromote version`.
     public static var libraryVersions: String {
-        _ = shared
+        precondition(curlGlobalReady, "curl_global_init failed")
         return String(cString: curl_version())
     }
 }

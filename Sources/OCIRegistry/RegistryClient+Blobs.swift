@@ -59,41 +59,37 @@ extension RegistryClient {
                                retryable: false, reauthorize: false)
     }
 
-    /// Streams a blob from `source` into this registry: GET → single PUT with the body, SHA-256
-    /// checked on the fly, Range-resumed on a broken GET, the upload restarted from a fresh session when
-    /// it fails. Memory stays bounded by the transport's pipe whatever the blob's size.
+    /// Streams a blob from `source` (a client of the source registry) into this registry; see
+    /// `copyBlob(_:from:to:session:progress:)`.
     public func copyBlob(_ blob: Descriptor, from source: RegistryClient, sourceRepository: String,
                          to repository: String, session: String? = nil,
                          progress: (@Sendable (Int64) -> Void)? = nil) async throws {
+        try await copyBlob(blob, from: source.blobSource(repository: sourceRepository, digest: blob.digest), to: repository,
+                           session: session, progress: progress)
+    }
+
+    /// Streams a blob from `source` into this registry: GET → single PUT with the body, SHA-256
+    /// checked on the fly, Range-resumed on a broken GET, the upload restarted from a fresh session when
+    /// it fails. Memory stays bounded by the transport's pipe whatever the blob's size. The source GET
+    /// authorizes and heals itself (`BlobSource`); this side only authorizes and retries its upload.
+    public func copyBlob(_ blob: Descriptor, from source: BlobSource, to repository: String, session: String? = nil,
+                         progress: (@Sendable (Int64) -> Void)? = nil) async throws {
+        var source = source
         var location = session
-        var attempt = 0
-        var reauthorizedSource = false
-        var renewed = (source: false, destination: false)
-        var learnedChallenge = (source: false, destination: false)
+        var upload = Exchange(client: self, what: "upload blob \(blob.digest) to \(repository)", repository: repository,
+                              actions: ["pull", "push"])
         let what = "copy blob \(blob.digest)"
+        func put(to location: String) -> HTTPRequest {
+            HTTPRequest(method: "PUT", url: Self.appending(query: "digest=\(blob.digest)", to: location),
+                        headers: ["Content-Type": "application/octet-stream"])
+        }
         while true {
-            var get = HTTPRequest(method: "GET", url: try await source.absolute(source.url("\(sourceRepository)/blobs/\(blob.digest)")),
-                                  followRedirects: true)
-            get.tls = source.tls
-            get.timeouts.lowSpeedSeconds = retry.stallSeconds
-            let sourceKey = try await source.authorize(&get, repository: sourceRepository, actions: ["pull"])
-            var transfer = BlobTransfer(source: get, destination: nil, expectedDigest: blob.digest,
+            var transfer = BlobTransfer(source: try await source.request(), destination: nil, expectedDigest: blob.digest,
                                         expectedSize: blob.size, maxResumes: retry.maxRetries, progress: progress)
-            func upload(to location: String) async throws -> (HTTPRequest, TokenUse?) {
-                var put = HTTPRequest(method: "PUT", url: Self.appending(query: "digest=\(blob.digest)", to: location),
-                                      headers: ["Content-Type": "application/octet-stream"])
-                put.tls = tls
-                put.timeouts.lowSpeedSeconds = retry.stallSeconds
-                let key = try await authorize(&put, repository: repository, actions: ["pull", "push"])
-                return (put, key)
-            }
             // Without a session yet, the GET starts while the session is opened: its first bytes wait in
             // the ring instead of costing a round trip after the POST.
-            var put = HTTPRequest(url: "")
-            var destKey: TokenUse?
             if let location {
-                (put, destKey) = try await upload(to: location)
-                transfer.destination = put
+                transfer.destination = try await upload.prepare(put(to: location), mayRace: false).request
             } else {
                 transfer.pendingDestination = http.pendingUpload()
             }
@@ -103,8 +99,7 @@ extension RegistryClient {
                 do {
                     let opened = try await startUpload(repository: repository)
                     location = opened
-                    (put, destKey) = try await upload(to: opened)
-                    pending.provide(put)
+                    pending.provide(try await upload.prepare(put(to: opened), mayRace: false).request)
                 } catch {
                     pending.abandon(error)
                     _ = await running
@@ -120,14 +115,10 @@ extension RegistryClient {
             case .failure(let error as TransportError):
                 await cancelUpload(repository: repository, location: location!)
                 location = nil
-                if error.kind == .digestMismatch || error.kind == .sizeMismatch || error.kind == .cancelled
-                    || attempt >= retry.maxRetries {
-                    throw failure(error, what)
-                }
-                attempt += 1
-                log("\(what): \(error.message); restarting the upload (\(attempt)/\(retry.maxRetries))")
-                try await retry.sleep(attempt: attempt, retryAfter: nil)
-                continue
+                // A broken transfer starts over from a fresh session (bounded); a wrong blob never does.
+                let broken = error.kind != .digestMismatch && error.kind != .sizeMismatch && error.kind != .cancelled
+                if broken, try await upload.backOff("\(error.message); restarting the upload") { continue }
+                throw failure(error, what)
             case .failure(let error):
                 throw error
             }
@@ -135,32 +126,7 @@ extension RegistryClient {
             case .sourceFailed(let response):
                 await cancelUpload(repository: repository, location: location!)
                 location = nil
-                if response.status == 401, get.headers["Authorization"] == nil, !learnedChallenge.source,
-                   source.learnChallenge(from: response) {
-                    learnedChallenge.source = true   // the source let us read manifests without credentials
-                    continue
-                }
-                if response.status == 401, !reauthorizedSource, let sourceKey {
-                    reauthorizedSource = true   // token expired mid-copy: fetch a new one once
-                    await source.tokens.invalidate(sourceKey)
-                    continue
-                }
-                if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
-                    attempt += 1
-                    let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
-                    if response.status == 429 { retry.onThrottle?(source.host, after) }
-                    try await retry.sleep(attempt: attempt, retryAfter: after)
-                    continue
-                }
-                if response.status == 401 || response.status == 403, get.headers["Authorization"] != nil {
-                    let error = RegistryError.refused(response: response, host: source.host, what: "GET blob \(sourceRepository)@\(blob.digest)",
-                                                      repository: sourceRepository, actions: ["pull"])
-                    if try await source.interpretRefusal(error, renewed: &renewed.source) {
-                        if let sourceKey { await source.tokens.invalidate(sourceKey) }
-                        continue
-                    }
-                }
-                throw RegistryError.from(response: response, host: source.host, what: "GET blob \(sourceRepository)@\(blob.digest)")
+                try await source.recover(from: response)   // throws unless the source healed its GET
             case .completed(_, let resumes, let answer):
                 guard let answer else { return }
                 if resumes > 0 { log("\(what): source resumed \(resumes) time(s)") }
@@ -171,32 +137,8 @@ extension RegistryClient {
                     return
                 }
                 location = nil
-                if answer.status == 401, put.headers["Authorization"] == nil, !learnedChallenge.destination,
-                   learnChallenge(from: answer) {
-                    learnedChallenge.destination = true
-                    continue
-                }
-                if answer.status == 401, let destKey, attempt < retry.maxRetries {
-                    attempt += 1
-                    await tokens.invalidate(destKey)
-                    continue
-                }
-                if retry.shouldRetry(status: answer.status), attempt < retry.maxRetries {
-                    attempt += 1
-                    let after = RetryPolicy.retryAfterSeconds(answer.headers["Retry-After"])
-                    if answer.status == 429 { retry.onThrottle?(host, after) }
-                    try await retry.sleep(attempt: attempt, retryAfter: after)
-                    continue
-                }
-                if answer.status == 401 || answer.status == 403, put.headers["Authorization"] != nil {
-                    let error = RegistryError.refused(response: answer, host: host, what: "upload blob \(blob.digest) to \(repository)",
-                                                      repository: repository, actions: ["pull", "push"])
-                    if try await interpretRefusal(error, renewed: &renewed.destination) {
-                        if let destKey { await tokens.invalidate(destKey) }
-                        continue
-                    }
-                }
-                throw RegistryError.from(response: answer, host: host, what: "upload blob \(blob.digest) to \(repository)")
+                guard let final = try await upload.settle(answer) else { continue }
+                throw RegistryError.from(response: final, host: host, what: upload.what)
             }
         }
     }

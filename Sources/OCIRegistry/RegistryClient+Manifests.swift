@@ -69,19 +69,14 @@ extension RegistryClient {
                                   headers: ["Content-Type": document.mediaType], body: document.bytes,
                                   timeouts: .init(totalSeconds: 300))
         let what = "PUT manifest \(repository):\(reference)"
-        var attempt = 0
-        var response: HTTPResponse
-        while true {
-            response = try await execute(request, repository: repository, actions: ["pull", "push"], what: what)
-            // Every blob was verified present just before; a registry that still says a blob is unknown or
-            // its link unreadable is catching up with concurrent writers (docker-registry's filesystem
-            // storage rewrites link files in place): wait and try again before calling it corrupt.
+        // Every blob was verified present just before; a registry that still says a blob is unknown or
+        // its link unreadable is catching up with concurrent writers (docker-registry's filesystem
+        // storage rewrites link files in place): wait and try again before calling it corrupt.
+        let response = try await execute(request, repository: repository, actions: ["pull", "push"], what: what) { response in
             let codes = RegistryErrorResponse.decode(status: response.status, body: response.body).errors.map(\.code)
-            guard response.status == 400, codes.contains(where: { $0 == "DIGEST_INVALID" || $0 == "MANIFEST_BLOB_UNKNOWN" }),
-                  attempt < retry.maxRetries else { break }
-            attempt += 1
-            log("\(what): registry answered \(codes.joined(separator: ",")); retry \(attempt)/\(retry.maxRetries)")
-            try await retry.sleep(attempt: attempt, retryAfter: nil)
+            guard response.status == 400, codes.contains(where: { $0 == "DIGEST_INVALID" || $0 == "MANIFEST_BLOB_UNKNOWN" })
+            else { return nil }
+            return "registry answered \(codes.joined(separator: ","))"
         }
         guard (200..<300).contains(response.status) else {
             throw RegistryError.from(response: response, host: host, what: what)

@@ -10,6 +10,7 @@ import HTTPTransport
 public final class RegistryClient: Sendable {
     public let host: String
     public let tls: TLSOptions
+    let session: RegistrySession
     let http: HTTPClient
     let credentials: (any CredentialProvider)?
     let retry: RetryPolicy
@@ -23,17 +24,19 @@ public final class RegistryClient: Sendable {
 
     /// - Parameters:
     ///   - host: `host[:port]` as in image references.
+    ///   - session: what this run's clients share (HTTP client, what each host answered so far).
     ///   - allowPlainHTTP: fall back to http:// when the host does not speak TLS. Only for sides the
     ///     user marked insecure: credentials then travel in clear text.
     ///   - remedyWording: how TLS failures word what to change (the CLI names the side's flags).
-    public init(host: String, tls: TLSOptions = .default, allowPlainHTTP: Bool = false,
-                credentials: (any CredentialProvider)? = nil, http: HTTPClient = .shared,
+    public init(host: String, session: RegistrySession, tls: TLSOptions = .default, allowPlainHTTP: Bool = false,
+                credentials: (any CredentialProvider)? = nil,
                 retry: RetryPolicy = RetryPolicy(),
                 remedyWording: @escaping RegistryError.RemedyWording = RegistryError.Remedy.libraryWording,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.host = host
         self.tls = tls
-        self.http = http
+        self.session = session
+        self.http = session.http
         self.credentials = credentials
         self.retry = retry
         self.log = log
@@ -76,27 +79,19 @@ public final class RegistryClient: Sendable {
     /// Number of token fetches so far (benchmarks report it).
     public var tokenFetches: Int { get async { await tokens.fetches } }
 
-    // MARK: scheme and challenge, learned from the first answers
-
-    /// What this process knows about a host: the scheme it speaks and the challenge it sent with a 401.
-    /// There is no separate ping: the first request learns both, which saves a round trip on anonymous
-    /// registries and costs the same as a ping (401, token, retry) on authenticated ones.
-    struct Endpoint: Sendable {
-        var scheme: String?
-        var challenge: AuthChallenge?
-    }
+    // MARK: scheme and challenge, learned from the first answers (shared through the session)
 
     var endpointKey: String { "\(host)|\(tls.verify)|\(allowPlainHTTP)" }
 
     /// The settled scheme, or nil while a side allowed plain HTTP has not been answered yet.
     var knownScheme: String? {
-        allowPlainHTTP ? knownEndpoints.withLock { $0[endpointKey]?.scheme } : "https"
+        allowPlainHTTP ? session.endpoints.withLock { $0[endpointKey]?.scheme } : "https"
     }
 
-    var knownChallenge: AuthChallenge? { knownEndpoints.withLock { $0[endpointKey]?.challenge } }
+    var knownChallenge: AuthChallenge? { session.endpoints.withLock { $0[endpointKey]?.challenge } }
 
     func settle(scheme: String) {
-        knownEndpoints.withLock { $0[endpointKey, default: Endpoint()].scheme = scheme }
+        session.endpoints.withLock { $0[endpointKey, default: RegistrySession.Endpoint()].scheme = scheme }
     }
 
     /// Records the challenge of a 401 answered to a request without credentials; false when it
@@ -106,7 +101,7 @@ public final class RegistryClient: Sendable {
         guard let challenge = all.first(where: { $0.scheme == "bearer" }) ?? all.first(where: { $0.scheme == "basic" }) else {
             return false
         }
-        knownEndpoints.withLock { $0[endpointKey, default: Endpoint()].challenge = challenge }
+        session.endpoints.withLock { $0[endpointKey, default: RegistrySession.Endpoint()].challenge = challenge }
         return true
     }
 
@@ -163,89 +158,7 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    // MARK: requests with auth and retries
-
-    /// Sends a request built for `repository`, authenticating as the challenge demands and retrying
-    /// transient failures. Returns any final response (callers decide what a status means).
-    /// - Parameter reauthorize: on a 401, fetch a token once more, widened by the scope the registry
-    ///   names. Off for best-effort calls (abandoning an upload must not ask for `delete`).
-    func execute(_ request: HTTPRequest, repository: String?, actions: [String], what: String,
-                 retryable: Bool = true, reauthorize: Bool = true) async throws -> HTTPResponse {
-        var attempt = 0
-        var refreshedAuth = false
-        var learnedChallenge = false
-        var renewedCredentials = false
-        while true {
-            var req = request
-            req.tls = tls
-            req.timeouts.lowSpeedSeconds = retry.stallSeconds
-            let racing = req.url.hasPrefix("/") && knownScheme == nil && req.body == nil
-                && (req.method == "GET" || req.method == "HEAD")
-            if !racing { req.url = try await absolute(req.url) }
-            let used = racing ? nil : try await authorize(&req, repository: repository, actions: actions)
-            let response: HTTPResponse
-            do {
-                response = racing ? try await firstAnswer(req, what: what) : try await send(req, what: what)
-            } catch let error as TransportError {
-                if retryable, error.isTransient, attempt < retry.maxRetries {
-                    attempt += 1
-                    log("\(what): \(error.message); retry \(attempt)/\(retry.maxRetries)")
-                    try await retry.sleep(attempt: attempt, retryAfter: nil)
-                    continue
-                }
-                throw failure(error, what)
-            }
-            if response.status == 401, !learnedChallenge, req.headers["Authorization"] == nil, learnChallenge(from: response) {
-                // The first word from this host: now we know how it wants credentials.
-                learnedChallenge = true
-                continue
-            }
-            if response.status == 403, !learnedChallenge, req.headers["Authorization"] == nil, knownChallenge == nil,
-               credentials != nil {
-                // Some fronts refuse anonymous requests with 403 instead of challenging: ask /v2/, which
-                // must challenge, before calling it a denial of the credentials we never sent.
-                learnedChallenge = true
-                if (try? await probe()) == true { continue }
-            }
-            if response.status == 401, reauthorize, !refreshedAuth, let used {
-                // Expired or too narrow: fetch once more, adding the scope the registry asked for.
-                refreshedAuth = true
-                await tokens.invalidate(used)
-                if let scope = response.headers.values("WWW-Authenticate").flatMap({ AuthChallenge.parse($0) })
-                    .first(where: { $0.scheme == "bearer" })?.scope {
-                    state.declare(scopeString: scope)
-                }
-                continue
-            }
-            if retryable, retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
-                attempt += 1
-                let after = RetryPolicy.retryAfterSeconds(response.headers["Retry-After"])
-                if response.status == 429 { retry.onThrottle?(host, after) }
-                log("\(what): HTTP \(response.status); retry \(attempt)/\(retry.maxRetries)"
-                    + (after.map { " after \($0)s (Retry-After)" } ?? ""))
-                try await retry.sleep(attempt: attempt, retryAfter: after)
-                continue
-            }
-            var final = response
-            if response.status == 401, refreshedAuth {
-                // A fresh token was still refused: for a known user that means "not allowed".
-                let challenge = response.headers.values("WWW-Authenticate").flatMap { AuthChallenge.parse($0) }.first
-                if challenge?.error == "insufficient_scope" {
-                    final = HTTPResponse(status: 403, headers: response.headers, body: response.body, url: response.url)
-                }
-            }
-            if final.status == 401 || final.status == 403, reauthorize, req.headers["Authorization"] != nil {
-                // Our credentials were refused: their provider may know why, or have fresh ones.
-                let error = RegistryError.refused(response: final, host: host, what: what, repository: repository, actions: actions)
-                if try await interpretRefusal(error, renewed: &renewedCredentials) {
-                    if let used { await tokens.invalidate(used) }
-                    refreshedAuth = false
-                    continue
-                }
-            }
-            return final
-        }
-    }
+    // MARK: requests with auth and retries (the driver: RegistryClient+Requests.swift)
 
     /// Hands a refusal of sent credentials to their provider. Returns true when the provider renewed
     /// them (the caller repeats the request; once per `renewed` flag); throws the provider's
@@ -267,7 +180,9 @@ public final class RegistryClient: Sendable {
 
     func send(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
         let response = try await http.send(request)
-        log("\(request.method) \(host)\(RegistryClient.redactedPath(request.url)) -> \(response.status)")
+        // The URL's own host: token requests go to the token service's.
+        let target = Self.hostOf(request.url)
+        log("\(request.method) \(target.isEmpty ? host : target)\(RegistryClient.redactedPath(request.url)) -> \(response.status)")
         return response
     }
 
@@ -350,51 +265,34 @@ public final class RegistryClient: Sendable {
                 request.headers.set("Authorization", "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString())
             }
         }
-        var attempt = 0
-        while true {
-            let response: HTTPResponse
-            do {
-                response = try await http.send(request)
-            } catch let error as TransportError {
-                if error.isTransient, attempt < retry.maxRetries {
-                    attempt += 1
-                    try await retry.sleep(attempt: attempt, retryAfter: nil)
-                    continue
-                }
-                throw failure(error, "token request")
+        // The token service's own answers: retried like any request, never authorized by the challenge.
+        var exchange = Exchange(client: self, what: "token request", repository: nil, actions: [], authenticates: false)
+        let response = try await drive(request, &exchange)
+        switch response.status {
+        case 200..<300:
+            guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)),
+                  let value = decoded.token ?? decoded.access_token, !value.isEmpty else {
+                throw RegistryError(.unauthorized, "\(host): the token service returned no token")
             }
-            log("GET \(Self.hostOf(realm))\(Self.redactedPath(realm)) (token) -> \(response.status)")
-            if retry.shouldRetry(status: response.status), attempt < retry.maxRetries {
-                attempt += 1
-                try await retry.sleep(attempt: attempt, retryAfter: RetryPolicy.retryAfterSeconds(response.headers["Retry-After"]))
-                continue
+            // Floor of 60 s as the spec says: some issuers send tiny or missing lifetimes.
+            let life = max(decoded.expires_in ?? 60, 60)
+            return TokenCache.Token(value: value, expires: .now + .seconds(life), refreshToken: decoded.refresh_token)
+        case 401:
+            guard cred != nil else {
+                throw RegistryError(.unauthorized, "\(host): authentication required; provide credentials for this registry",
+                                    status: 401)
             }
-            switch response.status {
-            case 200..<300:
-                guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)),
-                      let value = decoded.token ?? decoded.access_token, !value.isEmpty else {
-                    throw RegistryError(.unauthorized, "\(host): the token service returned no token")
-                }
-                // Floor of 60 s as the spec says: some issuers send tiny or missing lifetimes.
-                let life = max(decoded.expires_in ?? 60, 60)
-                return TokenCache.Token(value: value, expires: .now + .seconds(life), refreshToken: decoded.refresh_token)
-            case 401:
-                guard cred != nil else {
-                    throw RegistryError(.unauthorized, "\(host): authentication required; provide credentials for this registry",
-                                        status: 401)
-                }
-                let action: RegistryError.Refusal.Action = scopes.contains { $0.hasSuffix("push") || $0.contains("push,") } ? .push : .pull
-                let error = RegistryError(.unauthorized, "\(host): the registry refused the credentials (token service answered 401)",
-                                          status: 401, refusal: .init(repository: repository, action: action))
-                if try await interpretRefusal(error, renewed: &renewedCredentials) {
-                    return try await fetchToken(challenge: challenge, scopes: scopes, repository: repository, renewed: true)
-                }
-                throw error
-            case 403:
-                throw RegistryError(.denied, "\(host): the token service denied access (403)", status: 403)
-            default:
-                throw RegistryError.from(response: response, host: host, what: "token request")
+            let action: RegistryError.Refusal.Action = scopes.contains { $0.hasSuffix("push") || $0.contains("push,") } ? .push : .pull
+            let error = RegistryError(.unauthorized, "\(host): the registry refused the credentials (token service answered 401)",
+                                      status: 401, refusal: .init(repository: repository, action: action))
+            if try await interpretRefusal(error, renewed: &renewedCredentials) {
+                return try await fetchToken(challenge: challenge, scopes: scopes, repository: repository, renewed: true)
             }
+            throw error
+        case 403:
+            throw RegistryError(.denied, "\(host): the token service denied access (403)", status: 403)
+        default:
+            throw RegistryError.from(response: response, host: host, what: "token request")
         }
     }
 }
@@ -403,10 +301,6 @@ public final class RegistryClient: Sendable {
 func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
 }
-
-/// What each host answered so far (per TLS mode), shared by every client in the process: the same
-/// registry on both sides learns its scheme and challenge once.
-let knownEndpoints = Locked<[String: RegistryClient.Endpoint]>([:])
 
 /// Mutable per-client state: the declared token scopes.
 final class SessionState: Sendable {

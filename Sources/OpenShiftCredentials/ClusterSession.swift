@@ -113,7 +113,7 @@ public final class ClusterSession: Sendable {
     ///     revocation); defaults to `log`.
     ///   - log: -v diagnostics; never receives a token or password.
     /// - Throws: `OpenShiftError`.
-    public static func open(_ options: ClusterSideOptions, tokens: TokenLedger? = nil, http: HTTPClient = .shared,
+    public static func open(_ options: ClusterSideOptions, tokens: TokenLedger? = nil, http: HTTPClient,
                             environment: [String: String],
                             inClusterDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount",
                             interactive: Bool = false, warn: (@Sendable (String) -> Void)? = nil,

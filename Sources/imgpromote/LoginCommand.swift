@@ -39,7 +39,7 @@ struct LoginCommand: AsyncParsableCommand {
                 if host.isEmpty { host = try await session.registryHost(project: "openshift", imageStream: nil) }
                 let cred = try await session.registryCredential()
                 // Prove the registry takes the token before writing it (a refusal is explained: exit 3 or 4).
-                let client = RegistryClient(host: host, tls: session.tls, allowPlainHTTP: !side.tlsVerify,
+                let client = RegistryClient(host: host, session: CommandRun.registries, tls: session.tls, allowPlainHTTP: !side.tlsVerify,
                                             credentials: session.registryCredentials(), retry: global.retryPolicy,
                                             remedyWording: side.remedyWording, log: global.log)
                 try await client.verifyCredentials()

@@ -52,7 +52,8 @@ struct SideResolver<Side: SideName> {
         if !options.tlsVerify { warnInsecure() }
         // Exec plugins inherit the environment, but not the variables holding our secrets (either side's).
         let inherited = environment.filter { !$0.key.hasPrefix(PlainSide.envPrefix) }   // IMGPROMOTE_*
-        return try await ClusterSession.open(try clusterOptions(), tokens: tokens, environment: inherited,
+        return try await ClusterSession.open(try clusterOptions(), tokens: tokens, http: CommandRun.http,
+                                             environment: inherited,
                                              warn: { printErr("imgpromote: warning: " + $0) }, log: log)
     }
 
@@ -111,7 +112,7 @@ struct SideResolver<Side: SideName> {
                 reference.registry = host
             }
             _ = try await session.registryCredential()   // fails early when this side has no token
-            let client = RegistryClient(host: reference.registry!, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
+            let client = RegistryClient(host: reference.registry!, session: CommandRun.registries, tls: session.tls, allowPlainHTTP: !options.tlsVerify,
                                         credentials: session.registryCredentials(),
                                         retry: retry ?? global.retryPolicy, remedyWording: options.remedyWording, log: log)
             return ResolvedSide(reference: reference, client: client, session: session)
@@ -134,7 +135,7 @@ struct SideResolver<Side: SideName> {
             }
         }
         let tls = TLSOptions(caFile: options.caFile, verify: options.tlsVerify)
-        let client = RegistryClient(host: reference.apiHost ?? reference.registry!, tls: tls, allowPlainHTTP: !options.tlsVerify,
+        let client = RegistryClient(host: reference.apiHost ?? reference.registry!, session: CommandRun.registries, tls: tls, allowPlainHTTP: !options.tlsVerify,
                                     credentials: credentials, retry: retry ?? global.retryPolicy,
                                     remedyWording: options.remedyWording, log: log)
         return ResolvedSide(reference: reference, client: client, session: nil)

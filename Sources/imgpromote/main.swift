@@ -63,7 +63,7 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
         source.setEventHandler {
             guard Interruption.shared.record(sig) else { return }
             printErr("imgpromote: interrupted; cancelling transfers" + (RunTokens.shared.count > 0 ? " and revoking tokens" : ""))
-            HTTPClient.shared.cancelAll()
+            CommandRun.http.cancelAll()
             Spawner.signalAll(SIGTERM)
             Task {
                 await RunTokens.shared.revokeAll()

@@ -8,6 +8,9 @@ import XCTest
 import Glibc
 #endif
 
+/// The HTTP client these tests talk to the emulator with (the library has no shared one).
+let integrationHTTP = HTTPClient()
+
 /// Drives the OpenShift cluster emulator the way `oc` and skopeo do, over real HTTPS (HTTPTransport) and
 /// against the real `docker-registry` it fronts. Each assertion mirrors docs/shared protocol notes §2–§5, §8.
 final class EmulatorTests: XCTestCase {
@@ -93,8 +96,8 @@ final class EmulatorTests: XCTestCase {
     @discardableResult
     func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
               caFile: String) async throws -> HTTPResponse {
-        try await HTTPClient.shared.send(HTTPRequest(method: method, url: url, headers: HTTPHeaders(headers), body: body,
-                                                     tls: TLSOptions(caFile: caFile), followRedirects: false))
+        try await integrationHTTP.send(HTTPRequest(method: method, url: url, headers: HTTPHeaders(headers), body: body,
+                                                   tls: TLSOptions(caFile: caFile), followRedirects: false))
     }
 
     static func basic(_ user: String, _ password: String) -> String {

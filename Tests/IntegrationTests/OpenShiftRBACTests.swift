@@ -284,7 +284,7 @@ final class OpenShiftRBACTests: XCTestCase {
         let token = alice.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         let tagged = try await digest(dev, "release/app:1.0", token: token)
         XCTAssertEqual(tagged, expected)
-        let stream = try await HTTPClient.shared.send(HTTPRequest(
+        let stream = try await integrationHTTP.send(HTTPRequest(
             url: dev.apiURL + "/apis/image.openshift.io/v1/namespaces/release/imagestreams/app",
             headers: HTTPHeaders([("Authorization", "Bearer \(token)")]), tls: TLSOptions(caFile: dev.caBundlePath)))
         XCTAssertTrue(stream.bodyText.contains(#""from":{"kind":"ImageStreamImage","namespace":"shop","name":"app@\#(expected!)"}"#),

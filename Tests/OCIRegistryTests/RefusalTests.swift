@@ -135,7 +135,7 @@ func openShiftLikeRegistry() throws -> LoopbackServer {
     let server = try openShiftLikeRegistry()
     defer { server.stop() }
     let provider = ScriptedProvider(tokens: ["puller"]) { error, _ in .replace(Denied(what: error.refusal?.repository ?? "?")) }
-    let client = RegistryClient(host: "127.0.0.1:\(server.port)", allowPlainHTTP: true, credentials: provider)
+    let client = RegistryClient(host: "127.0.0.1:\(server.port)", session: newSession(), allowPlainHTTP: true, credentials: provider)
     await #expect(throws: Denied(what: "prod/app")) { _ = try await client.startUpload(repository: "prod/app") }
     let seen = provider.seen.withLock { $0 }
     #expect(seen.count == 1)
@@ -152,14 +152,15 @@ func openShiftLikeRegistry() throws -> LoopbackServer {
     defer { server.stop() }
     // "expired" is refused everywhere (the token endpoint too); the provider renews it to "good".
     let provider = ScriptedProvider(tokens: ["expired", "good"]) { _, n in n == 1 ? .renewed : .unchanged }
-    let client = RegistryClient(host: "127.0.0.1:\(server.port)", allowPlainHTTP: true, credentials: provider)
+    let session = newSession()   // both clients share discovery, as the CLI's do
+    let client = RegistryClient(host: "127.0.0.1:\(server.port)", session: session, allowPlainHTTP: true, credentials: provider)
     let location = try await client.startUpload(repository: "prod/app")
     #expect(location.hasSuffix("/v2/prod/app/blobs/uploads/u1"))
     #expect(provider.seen.withLock { $0.count } == 1)
 
     // A provider that keeps saying "renewed" gets one repeat, then the registry's error.
     let stubborn = ScriptedProvider(tokens: ["expired"]) { _, _ in .renewed }
-    let other = RegistryClient(host: "127.0.0.1:\(server.port)", allowPlainHTTP: true, credentials: stubborn)
+    let other = RegistryClient(host: "127.0.0.1:\(server.port)", session: session, allowPlainHTTP: true, credentials: stubborn)
     do {
         _ = try await other.startUpload(repository: "prod/app")
         Issue.record("a refused token was accepted")
@@ -174,7 +175,7 @@ func openShiftLikeRegistry() throws -> LoopbackServer {
 @Test func plainCredentialsKeepTheRegistryError() async throws {
     let server = try openShiftLikeRegistry()
     defer { server.stop() }
-    let client = RegistryClient(host: "127.0.0.1:\(server.port)", allowPlainHTTP: true,
+    let client = RegistryClient(host: "127.0.0.1:\(server.port)", session: newSession(), allowPlainHTTP: true,
                                 credentials: StaticCredentials(RegistryCredential(username: "u", password: "puller")))
     do {
         _ = try await client.startUpload(repository: "prod/app")

@@ -74,7 +74,7 @@ final class EmulatorLoginTests: XCTestCase {
 
     func open(_ o: ClusterSideOptions, tokens: TokenLedger? = nil, sink: LogSink = LogSink(),
               inCluster: String = "/nonexistent") async throws -> ClusterSession {
-        try await ClusterSession.open(o, tokens: tokens, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
+        try await ClusterSession.open(o, tokens: tokens, http: testHTTP, environment: [:], inClusterDirectory: inCluster, log: sink.closure)
     }
 
     func assertNoSecrets(_ sink: LogSink, _ secrets: [String], file: StaticString = #filePath, line: UInt = #line) {

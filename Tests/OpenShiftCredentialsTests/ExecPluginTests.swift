@@ -32,7 +32,7 @@ final class ExecPluginTests: XCTestCase {
         let config = kubeconfig(dir, command: "./bin/plugin", args: ["get-token", "--flag=a b"])
         // The caller's environment reaches the plugin as given (the caller leaves out its secrets).
         let env = ["PATH": "/usr/bin:/bin", "KEEP": "1"]
-        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]), environment: env,
+        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]), http: testHTTP, environment: env,
                                               inClusterDirectory: "/none", log: { _ in })
         XCTAssertEqual(s.token(), "sha256~fromexec")
         let args = String(decoding: FileSystem.read(dir.path + "/args") ?? [], as: UTF8.self)
@@ -51,7 +51,7 @@ final class ExecPluginTests: XCTestCase {
         """, mode: 0o755)
         let config = kubeconfig(dir, command: "certplugin", apiVersion: "client.authentication.k8s.io/v1beta1")
         _ = system("mkdir -p '\(dir.path)/path' && cp '\(dir.path)/plugin' '\(dir.path)/path/certplugin'")
-        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]),
+        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]), http: testHTTP,
                                               environment: ["PATH": dir.path + "/path:/usr/bin:/bin"], inClusterDirectory: "/none", log: { _ in })
         XCTAssertFalse(s.hasToken)
         XCTAssertEqual(s.tls.clientKeyPEM, Array("KEY".utf8))
@@ -66,7 +66,7 @@ final class ExecPluginTests: XCTestCase {
         dir.write("wrongversion", "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n", mode: 0o755)
         func attempt(_ command: String, _ mode: String = "Never") async throws {
             let config = kubeconfig(dir, command: command, interactiveMode: mode)
-            _ = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]),
+            _ = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [config]), http: testHTTP,
                                               environment: ["PATH": "/usr/bin:/bin"], inClusterDirectory: "/none", log: { _ in })
         }
         await assertOpenShiftErrorAsync(.authentication, contains: ["exit status 3"]) { try await attempt(dir.path + "/fail") }

@@ -9,7 +9,7 @@ final class SessionOfflineTests: XCTestCase {
 
     func open(_ o: ClusterSideOptions, env: [String: String] = [:], inCluster: String? = nil,
               sink: LogSink = LogSink()) async throws -> ClusterSession {
-        try await ClusterSession.open(o, environment: env, inClusterDirectory: inCluster ?? nowhere, log: sink.closure)
+        try await ClusterSession.open(o, http: testHTTP, environment: env, inClusterDirectory: inCluster ?? nowhere, log: sink.closure)
     }
 
     func testUsageErrors() async {
@@ -114,7 +114,7 @@ final class SessionOfflineTests: XCTestCase {
         contexts: [{name: x, context: {cluster: c, user: u}}]
         """)
         let warnings = LogSink()
-        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [kubeconfig]), environment: [:],
+        let s = try await ClusterSession.open(ClusterSideOptions(context: "x", kubeconfigPaths: [kubeconfig]), http: testHTTP, environment: [:],
                                               inClusterDirectory: nowhere, warn: warnings.closure, log: { _ in })
         XCTAssertFalse(s.tls.verify)
         XCTAssertTrue(warnings.all.contains { $0.contains("insecure-skip-tls-verify") })

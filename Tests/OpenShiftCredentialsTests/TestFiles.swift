@@ -8,6 +8,9 @@ import Darwin
 import XCTest
 @testable import OpenShiftCredentials
 
+/// The HTTP client of these tests (each `HTTPClient` costs a thread).
+let testHTTP = HTTPClient()
+
 /// A scratch directory removed at the end of the test.
 final class TempDir {
     let path: String
