@@ -381,6 +381,24 @@ final class KubectlParityTests: XCTestCase {
         }
     }
 
+    /// go-yaml's timestamp forms (Go's time.Parse with one- or two-digit fields, ranges, the day of
+    /// the month, zones), told apart by an explicit `!!timestamp`: we accept exactly what kubectl does.
+    func testExplicitTimestampsAreReadLikeKubectl() throws {
+        let values = ["2024-", "2024-1-", "2024-01-01T", "2024-01-01T10:00:00+05", "2024-01-01T10:00:00+0500", "2024-01-01T10:00:00.Z",
+                      "2024-01-01T10:00", "2024-001-01", "20240-01-01", "2024-01-01T1:2:3.4-00:00", "2024-1-1 1:2:3", "2024-1-1 1:2:3.",
+                      "2024-01-01T10:00:00+24:60", "2024-01-01T10:00:00+24:61", "2024-01-01T10:00:00z", "2024-01-01t10:00:00+01:00",
+                      "2024-02-29", "2023-02-29", "2024-04-31", "2100-02-29", "2000-02-29", "2024-1-1T1:2:3Z", "2024-01-01T100:00:00Z",
+                      "2024-01-01 23:59:59.999999999999", "2024-12-31T23:59:59-24:00", "2024-00-10", "2024-10-00", "abcd-01-01"]
+        let dir = TempDir()
+        for value in values {
+            let file = dir.write("ts", "clusters:\n- name: a\n  cluster:\n    server: !!timestamp \(value)\n")
+            let kubectlAccepts = try kubectlView([file]).status == 0
+            let weAccept = (try? Kubeconfig.load(paths: [file])) != nil
+            XCTAssertEqual(weAccept, kubectlAccepts, "!!timestamp \(value)")
+            if weAccept { XCTAssertEqual(try Kubeconfig.load(paths: [file]).clusters["a"]?.server, value) }
+        }
+    }
+
     /// Which context, cluster and user an unset name selects: kubectl (client-go) takes the context
     /// named "" for `current-context: ""`, and its cluster "" and user "". The server kubectl then
     /// dials (a closed loopback port) is the one we resolve.
