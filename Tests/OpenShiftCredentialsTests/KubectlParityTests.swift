@@ -323,6 +323,24 @@ final class KubectlParityTests: XCTestCase {
     current-context: ""
     """
 
+    /// Tags on every kind of field: `!!binary` decoded before the base64 field decodes it again, a
+    /// custom tag's text, `!!null`, and names left out.
+    static let tagged = """
+    clusters:
+    - name: ""
+      cluster: {server: "https://127.0.0.1:1", tls-server-name: !!timestamp 2024-1-2T3:4:5.6+01:00, proxy-url: 2001-12-14 21:59:43.10 -5}
+    - name: x
+      cluster: {server: !custom 123, certificate-authority-data: !!binary UTBFPQ==}
+    users:
+    - name:
+      user: {token: 2024-01-01, username: !!timestamp 2000-02-29 23:59:59.5}
+    contexts:
+    - context: {cluster: "", user: ""}
+    - name: 2024-01-02
+      context: {cluster: x, namespace: !!null ~}
+    current-context: ""
+    """
+
     // MARK: tests
 
     func testSingleFilesMatchKubectl() throws {
@@ -330,7 +348,7 @@ final class KubectlParityTests: XCTestCase {
                              ("anchors-and-merges", Self.anchorsAndMerges), ("json", Self.jsonForm),
                              ("duplicate-keys", Self.duplicateKeys), ("several-documents", Self.severalDocuments),
                              ("relative-paths", Self.relativePaths), ("date-like", Self.dateLike),
-                             ("empty-names", Self.emptyNames)] {
+                             ("empty-names", Self.emptyNames), ("tagged", Self.tagged)] {
             let dir = TempDir()
             let file = dir.write("sub/\(name).kubeconfig", text)
             try compare([file], label: name)
