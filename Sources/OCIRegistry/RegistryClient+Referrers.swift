@@ -13,34 +13,6 @@ extension RegistryClient {
         }
     }
 
-    /// One page of a repository's tags (`GET /v2/NAME/tags/list`).
-    public struct TagPage: Sendable {
-        public var tags: [String]
-        /// False when the registry paginates (a `Link` header): `tags` is then only the first page.
-        public var complete: Bool
-    }
-
-    /// The repository's tags as the registry lists them in one answer; nil when the repository is
-    /// unknown. Does not follow pagination: callers fall back to per-tag lookups when incomplete.
-    public func tagPage(repository: String) async throws -> TagPage? {
-        let request = HTTPRequest(method: "GET", url: url("\(repository)/tags/list"),
-                                  maxResponseBytes: 8 << 20, timeouts: .init(totalSeconds: 120))
-        let response = try await execute(request, repository: repository, actions: ["pull"],
-                                         what: "GET tags \(repository)")
-        switch response.status {
-        case 200:
-            struct List: Decodable { var tags: [String]? }
-            guard let list = try? JSONDecoder().decode(List.self, from: Data(response.body)) else {
-                throw RegistryError(.other, "\(host)/\(repository): malformed tag list")
-            }
-            return TagPage(tags: list.tags ?? [], complete: response.headers["Link"] == nil)
-        case 404:
-            return nil
-        default:
-            throw RegistryError.from(response: response, host: host, what: "tags of \(repository)")
-        }
-    }
-
     /// What the referrers API says about a digest.
     public enum ReferrersAnswer: Sendable {
         /// The registry implements the API; these are the referrers' descriptors (maybe none).
@@ -68,7 +40,8 @@ extension RegistryClient {
                     return .unsupported
                 }
                 all += index.manifests.filter { ImageReference.isValidDigest($0.digest) }
-                next = Self.nextPage(response.headers["Link"])
+                next = try Self.nextPage(link: response.headers["Link"], host: host, scheme: knownScheme,
+                                         repository: repository, listing: "referrers list")
             case 404 where pages == 1, 400 where pages == 1, 405, 501:
                 return .unsupported
             default:
@@ -76,12 +49,6 @@ extension RegistryClient {
             }
         }
         return .listed(all)
-    }
-
-    /// `<URL>; rel="next"` → URL (host-relative URLs stay relative); anything else ends the listing.
-    static func nextPage(_ link: String?) -> String? {
-        guard let target = nextLinkTarget(link) else { return nil }
-        return target.hasPrefix("/v2/") || target.hasPrefix("https://") || target.hasPrefix("http://") ? target : nil
     }
 
     /// PUT a manifest's bytes; reports the stored digest and whether the registry answered `OCI-Subject`

@@ -28,22 +28,29 @@ extension RegistryClient {
                 throw RegistryError(.other, "\(host)/\(repository): the tag list is not valid JSON")
             }
             tags += decoded.tags ?? []
-            next = try Self.nextPage(link: response.headers["Link"], host: host, repository: repository)
+            next = try Self.nextPage(link: response.headers["Link"], host: host, scheme: knownScheme, repository: repository,
+                                     listing: "tag list")
         }
         return tags
     }
 
-    /// The `rel="next"` target of a Link header, host-relative (`/v2/…`) or absolute on this host.
-    static func nextPage(link: String?, host: String, repository: String) throws -> String? {
+    /// The `rel="next"` target of a Link header, host-relative (`/v2/…`) or absolute on this host, for
+    /// every paginated listing (tags, referrers). The next page is fetched with this registry's
+    /// credentials, so a link to another host, or from HTTPS down to plain HTTP, is refused (an error,
+    /// not the end of the list: a silently shortened listing would look complete).
+    static func nextPage(link: String?, host: String, scheme: String?, repository: String, listing: String) throws -> String? {
         guard let url = nextLinkTarget(link) else { return nil }
         if url.hasPrefix("/v2/") { return url }
         if url.hasPrefix("http://") || url.hasPrefix("https://") {
             guard hostOf(url) == host else {
-                throw RegistryError(.other, "\(host)/\(repository): tag list links to another host (\(hostOf(url))); refusing")
+                throw RegistryError(.other, "\(host)/\(repository): \(listing) links to another host (\(DiagnosticText.quote(hostOf(url), limit: 80))); refusing")
+            }
+            guard !(scheme == "https" && url.hasPrefix("http://")) else {
+                throw RegistryError(.other, "\(host)/\(repository): \(listing) links from HTTPS to plain HTTP; refusing")
             }
             return url
         }
-        throw RegistryError(.other, "\(host)/\(repository): unusable tag list Link \(DiagnosticText.quote(url, limit: 80))")
+        throw RegistryError(.other, "\(host)/\(repository): unusable \(listing) Link \(DiagnosticText.quote(url, limit: 80))")
     }
 
     /// The URL of the first `<URL>; rel="next"` entry of a Link header (RFC 8288), unchecked.

@@ -130,14 +130,11 @@ public struct Kubeconfig: Sendable {
         return "files: " + (files + missingFiles).joined(separator: ", ")
     }
 
-    /// The settings of `context` (or `current-context`), validated as client-go validates them.
+    /// The settings of `context` (or `current-context`), validated as client-go validates them. As in
+    /// client-go, an unset name is "": a context, cluster or user named "" is used when one exists.
     public func resolve(context: String?) throws(OpenShiftError) -> ResolvedContext {
-        let name: String
-        if let context, !context.isEmpty {
-            name = context
-        } else if let current = currentContext, !current.isEmpty {
-            name = current
-        } else {
+        let name = context.flatMap { $0.isEmpty ? nil : $0 } ?? currentContext ?? ""
+        if name.isEmpty && contexts[name] == nil {
             throw OpenShiftError(.invalidInput, "no context given and the kubeconfig sets no current-context (\(filesForMessages)); name a context")
         }
         guard let ctx = contexts[name] else {
@@ -146,7 +143,7 @@ public struct Kubeconfig: Sendable {
             let hint = known.isEmpty ? "it defines no contexts" : "known contexts: " + known.prefix(8).joined(separator: ", ") + (known.count > 8 ? ", ..." : "")
             throw OpenShiftError(.invalidInput, "context \"\(name)\" does not exist in the kubeconfig (\(filesForMessages)); \(hint)")
         }
-        guard !ctx.cluster.isEmpty else {
+        guard !ctx.cluster.isEmpty || clusters[ctx.cluster] != nil else {
             throw OpenShiftError(.invalidInput, "context \"\(name)\" names no cluster (\(ctx.file))")
         }
         guard let cluster = clusters[ctx.cluster] else {
@@ -158,12 +155,9 @@ public struct Kubeconfig: Sendable {
         if cluster.insecureSkipTLSVerify && (cluster.certificateAuthority != nil || cluster.certificateAuthorityData != nil) {
             throw OpenShiftError(.invalidInput, "cluster \"\(cluster.name)\" in \(cluster.file): specifying a root certificates file with the insecure flag is not allowed")
         }
-        var user: AuthInfo?
-        if !ctx.user.isEmpty {
-            guard let u = users[ctx.user] else {
-                throw OpenShiftError(.invalidInput, "context \"\(name)\" refers to user \"\(ctx.user)\", which is not defined in the kubeconfig (\(filesForMessages))")
-            }
-            user = u
+        let user = users[ctx.user]
+        if !ctx.user.isEmpty && user == nil {
+            throw OpenShiftError(.invalidInput, "context \"\(name)\" refers to user \"\(ctx.user)\", which is not defined in the kubeconfig (\(filesForMessages))")
         }
         if let u = user {
             var methods: [String] = []
@@ -251,6 +245,7 @@ private struct Reader {
         case .string(let s): return s
         case .bool: throw bad("\(field) must be a string, not a boolean (quote it)")
         case .number: throw bad("\(field) must be a string, not a number (quote it)")
+        case .invalid(let why): throw bad("\(field): line \(node.line): \(why)")
         case nil: throw bad("\(field) must be a string, not \(node.kindName)")
         }
     }
@@ -265,6 +260,7 @@ private struct Reader {
         switch GoYAML.scalar(node) {
         case .null: return false
         case .bool(let b): return b
+        case .invalid(let why): throw bad("\(field): line \(node.line): \(why)")
         default: throw bad("\(field) must be true or false (unquoted)")
         }
     }
@@ -295,14 +291,15 @@ private struct Reader {
         }
     }
 
-    /// Entries of a named list (`clusters`, `users`, `contexts`); unnamed entries are skipped, a name
-    /// repeated within one file is an error (client-go's conversion rejects it).
+    /// Entries of a named list (`clusters`, `users`, `contexts`); an entry without a name (or `name:`
+    /// null) is named "" as in client-go, and a name repeated within one file (also "") is an error
+    /// (client-go's conversion rejects it).
     func named(_ root: GoYAML.Fields, _ field: String, _ body: String) throws(OpenShiftError) -> [(name: String, value: GoYAML.Fields?, index: Int)] {
         var out: [(name: String, value: GoYAML.Fields?, index: Int)] = []
         var seen = Set<String>()
         for (i, node) in try list(root[field], field).enumerated() {
             guard let item = try mapping(node, "\(field)[\(i)]") else { throw bad("\(field)[\(i)] must be a mapping, not null") }
-            guard let name = try string(item["name"], "\(field)[\(i)].name") else { continue }
+            let name = try string(item["name"], "\(field)[\(i)].name") ?? ""
             guard seen.insert(name).inserted else { throw bad("duplicate name \"\(name)\" in \(field)") }
             out.append((name: name, value: try mapping(item[body], "\(field)[\(i)].\(body)"), index: i))
         }

@@ -122,14 +122,14 @@ public struct AttachmentCopier: Sendable {
         return outcome
     }
 
-    /// A test "is this tag surely absent at the destination", from one complete tag listing; nil when the
-    /// registry paginates or refuses the listing.
+    /// A test "is this tag surely absent at the destination", from the complete tag listing (every
+    /// page); nil when the registry refuses the listing or its pagination (then each tag is looked up).
     func destinationTags() async throws -> (@Sendable (String) -> Bool)? {
         do {
-            guard let page = try await destination.client.tagPage(repository: destination.repository) else { return { _ in true } }
-            guard page.complete else { return nil }
-            let tags = Set(page.tags)
+            let tags = Set(try await destination.client.tagList(repository: destination.repository))
             return { !tags.contains($0) }
+        } catch let error as RegistryError where error.kind == .notFound {
+            return { _ in true }
         } catch let error as RegistryError where error.kind == .denied || error.kind == .other {
             return nil
         }

@@ -41,22 +41,28 @@ struct ReleaseRunOptions: ParsableArguments {
 
     @Option(name: .customLong("images-at-once"), help: "Images worked on at once.") var imagesAtOnce: Int = 32
 
+    @Option(name: .customLong("report-file"), help: ArgumentHelp(
+        "Also write the outcome as JSON to this file, mode 0600: the --json object when every image was reported on (also when some failed: each carries its error), else {\"error\":{\"exitCode\":N,\"message\":\"...\"}}.",
+        valueName: "file"))
+    var reportFile: String?
+
     @Option(name: .customLong("tag-page-size"), help: ArgumentHelp("Tags per /tags/list page.", visibility: .hidden))
     var tagPageSize: Int = 1000
 
     func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
-        guard (1...256).contains(imagesAtOnce) else { throw ValidationError("--images-at-once must be between 1 and 256") }
-        guard (1...10_000).contains(tagPageSize) else { throw ValidationError("--tag-page-size must be between 1 and 10000") }
+        guard (1...64).contains(jobs) else { throw CLIError.usage("--jobs must be between 1 and 64") }
+        guard (1...256).contains(imagesAtOnce) else { throw CLIError.usage("--images-at-once must be between 1 and 256") }
+        guard (1...10_000).contains(tagPageSize) else { throw CLIError.usage("--tag-page-size must be between 1 and 10000") }
         if let rps = requestsPerSecond, !(rps > 0 && rps <= 100_000) {
-            throw ValidationError("--requests-per-second must be a positive number")
+            throw CLIError.usage("--requests-per-second must be a positive number")
         }
         if let shard, Shard.parse(shard) == nil {
-            throw ValidationError("--shard must be I/N with 1 <= I <= N, not \(shard)")
+            throw CLIError.usage("--shard must be I/N with 1 <= I <= N, not \(shard)")
         }
         if src.passwordStdin && dest.passwordStdin {
-            throw ValidationError("only one side can read its password from stdin")
+            throw CLIError.usage("only one side can read its password from stdin")
         }
+        if reportFile?.isEmpty == true { throw CLIError.usage("--report-file needs a file name") }
     }
 }
 

@@ -26,7 +26,21 @@ struct ReleaseRunner {
         case failed(ReleaseImageResult)
     }
 
+    /// `--report-file`: the `--json` object whenever the images were reported on (all promoted, or some
+    /// failed: each failed image carries its error), else `{"error":{...}}` like `copy`.
     func run(_ mode: Mode) async throws {
+        let imagesFailed: CLIError?
+        do {
+            imagesFailed = try await execute(mode)
+        } catch {
+            if let path = options.reportFile { ReportFile.writeFailure(error, to: path) }
+            throw error
+        }
+        if let imagesFailed { throw imagesFailed }
+    }
+
+    /// The release; returns the failure of the first failed image after every image was reported on.
+    private func execute(_ mode: Mode) async throws -> CLIError? {
         let log = options.global.log
         let shard = options.shard.flatMap(Shard.parse)
 
@@ -45,7 +59,7 @@ struct ReleaseRunner {
             if let shard { entries = entries.filter { shard.contains(destinationRepository: $0.destination.repository) } }
         case .apply(let lock):
             path = lock
-            guard let bytes = LocalFile.read(lock) else { throw CLIError.usage("cannot read the lock \(lock)") }
+            let bytes = try readInputFile(lock, what: "lock")
             do {
                 var l = try LockFile.decode(bytes)
                 if let shard { l.images = l.images.filter { shard.contains(destinationRepository: $0.destination.repository) } }
@@ -60,9 +74,10 @@ struct ReleaseRunner {
             if case .plan(_, let output) = mode, let output {
                 try writeFile(output, try LockFile(source: .init(registry: "empty.invalid"), destination: .init(registry: "empty.invalid"), images: []).encoded())
             }
+            if let reportFile = options.reportFile { try ReportFile.write(Array("{\"images\":[]}\n".utf8), to: reportFile) }
             if options.json { print("{\"images\":[]}") }
             if let junit = options.junit { try writeFile(junit, Array(ReleaseJUnit.render([], suite: path).utf8)) }
-            return
+            return nil
         }
 
         try SideResolver(options: options.src, global: options.global, environment: environment, log: log).checkRegistryCredentialKinds()
@@ -84,6 +99,7 @@ struct ReleaseRunner {
         // Before any login: the exit and signal paths revoke what this ledger holds (nothing with --keep-tokens).
         let tokens = RunTokens.shared.ledger(keepingTokens: options.keepTokens)
         var sessions: [ClusterSession] = []
+        let imagesFailed: CLIError?
         do {
             let srcSide = try await SideResolver(options: options.src, global: options.global, environment: environment,
                                                  log: log, retry: retry).resolve(sourceText, tokens: tokens)
@@ -91,16 +107,17 @@ struct ReleaseRunner {
             let destSide = try await SideResolver(options: options.dest, global: options.global, environment: environment,
                                                   log: log, retry: retry).resolve(destinationText, tokens: tokens)
             if let s = destSide.session { sessions.append(s) }
-            try await run(mode, entries: entries, locked: locked, path: path, source: srcSide, destination: destSide, gates: gates)
+            imagesFailed = try await run(mode, entries: entries, locked: locked, path: path, source: srcSide, destination: destSide, gates: gates)
         } catch {
             if !options.keepTokens { for s in sessions { await s.revokeIfCreated() } }
             throw error
         }
         if !options.keepTokens { for s in sessions { await s.revokeIfCreated() } }
+        return imagesFailed
     }
 
     private func run(_ mode: Mode, entries: [ReleaseEntry], locked: LockFile?, path: String, source: ResolvedSide,
-                     destination: ResolvedSide, gates: RegistryGates) async throws {
+                     destination: ResolvedSide, gates: RegistryGates) async throws -> CLIError? {
         let sourceHost = source.reference.registry ?? source.client.host
         let destinationHost = destination.reference.registry ?? destination.client.host
         // One registry per side and run: entries naming another host are refused before anything moves.
@@ -208,15 +225,18 @@ struct ReleaseRunner {
                 if let d = r.resolved?.digest { print("\(destinationHost)/\(r.image.destinationRepository)@\(d)") }
             }
         }
-        if options.json { print(ReleaseJSON.render(results, destinationHost: destinationHost)) }
+        let document = ReleaseJSON.render(results, destinationHost: destinationHost)
+        if let reportFile = options.reportFile { try ReportFile.write(Array(document.utf8) + [0x0A], to: reportFile) }
+        if options.json { print(document) }
         if let junit = options.junit { try writeFile(junit, Array(ReleaseJUnit.render(results, suite: path).utf8)) }
         summarize(results)
 
         if let first = failed.first {
             let (code, message) = exitStatus(for: first.error ?? CLIError(message: "failed", exitCode: 1))
-            throw CLIError(message: "\(failed.count) of \(results.count) image(s) failed; first: \(first.image.name): \(message)",
-                           exitCode: code)
+            return CLIError(message: "\(failed.count) of \(results.count) image(s) failed; first: \(first.image.name): \(message)",
+                            exitCode: code)
         }
+        return nil
     }
 
     /// The engine's image, with the same hooks `copy` would give it: the permission preflight of each
@@ -263,7 +283,7 @@ struct ReleaseRunner {
     }
 
     private func readText(_ path: String, what: String) throws -> String {
-        guard let bytes = LocalFile.read(path) else { throw CLIError.usage("cannot read the \(what) \(path)") }
+        let bytes = try readInputFile(path, what: what)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw CLIError.usage("\(path) is not UTF-8 text") }
         return text
     }

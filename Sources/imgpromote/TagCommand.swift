@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import HTTPTransport
 import OCIRegistry
 import OpenShiftCredentials
@@ -13,7 +14,11 @@ struct TagCommand: AsyncParsableCommand {
         source's image (by digest, resolved once); the destination stream is created if needed.
 
         Needs role registry-editor (or edit) in the destination project, and pull rights in the source project. \
-        On success stdout holds one line, the digest-pinned destination on the cluster's registry. Exit codes as copy.
+        On success stdout holds one line, the digest-pinned destination on the cluster's registry (with --json one \
+        JSON object: source, destination, pinned, referencePolicy, seconds). Exit codes as copy.
+
+        --report-file FILE writes the --json object to FILE (mode 0600) on success, and \
+        {"error":{"exitCode":N,"message":"..."}} when tagging fails after the options were accepted.
 
         Examples:
           imgpromote tag --context prod shop-stage/app:1.4 shop/app:1.4
@@ -28,6 +33,23 @@ struct TagCommand: AsyncParsableCommand {
         "How the destination is pulled: source (from the source's location) or local (through the integrated registry).",
         valueName: "source|local"))
     var referencePolicy: String = "source"
+    @Flag(help: "Print one JSON object instead of the pinned reference.") var json = false
+    @Option(name: .customLong("report-file"), help: ArgumentHelp(
+        "Also write the outcome as JSON to this file (see above).", valueName: "file"))
+    var reportFile: String?
+
+    /// `--json` and `--report-file`: the fields of `copy`'s object that a tag has.
+    struct Report: Encodable {
+        struct Side: Encodable {
+            var reference: String
+            var digest: String
+        }
+        var source: Side
+        var destination: Side
+        var pinned: String
+        var referencePolicy: String
+        var seconds: Double
+    }
 
     struct StreamReference {
         var namespace: String
@@ -72,18 +94,28 @@ struct TagCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard side.namesCluster else { throw ValidationError("tag needs --cluster URL or --context NAME") }
+        // CLIError, not ValidationError: main prints it as one `imgpromote: ...` line, exit 2.
+        guard side.namesCluster else { throw CLIError.usage("tag needs --cluster URL or --context NAME") }
         guard ["source", "local"].contains(referencePolicy) else {
-            throw ValidationError("--reference-policy must be source or local")
+            throw CLIError.usage("--reference-policy must be source or local, not '\(referencePolicy)'")
         }
+        if reportFile?.isEmpty == true { throw CLIError.usage("--report-file needs a file name") }
         for (text, what, digest) in [(source, "SOURCE", true), (destination, "DESTINATION", false)] {
-            do { _ = try Self.parse(text, what: what, digestAllowed: digest) } catch let e as CLIError {
-                throw ValidationError(e.message)
-            }
+            _ = try Self.parse(text, what: what, digestAllowed: digest)
         }
     }
 
     func run() async throws {
+        do {
+            try await tag()
+        } catch {
+            if let reportFile { ReportFile.writeFailure(error, to: reportFile) }
+            throw error
+        }
+    }
+
+    private func tag() async throws {
+        let started = ContinuousClock.now
         let src = try Self.parse(source, what: "SOURCE", digestAllowed: true)
         let dst = try Self.parse(destination, what: "DESTINATION", digestAllowed: false)
         let resolver = SideResolver(options: side, global: global, environment: Environment.all(), log: global.log)
@@ -103,10 +135,21 @@ struct TagCommand: AsyncParsableCommand {
                                exitCode: 7)
             }
             let host = try await session.registryHost(project: dst.namespace, imageStream: dst.name)
-            if !global.quiet {
+            if !global.quiet && !json {
                 printErr("imgpromote: tagged \(dst.namespace)/\(dst.name):\(dst.tag!) -> \(src.namespace)/\(src.name)@\(digest) (reference policy \(referencePolicy); no bytes moved)")
             }
-            print("\(host)/\(dst.namespace)/\(dst.name)@\(digest)")
+            let pinned = "\(host)/\(dst.namespace)/\(dst.name)@\(digest)"
+            let elapsed = started.duration(to: .now).components
+            let report = Report(
+                source: .init(reference: "\(host)/\(src.namespace)/\(src.name)" + (src.tag.map { ":" + $0 } ?? "@" + digest), digest: digest),
+                destination: .init(reference: "\(host)/\(dst.namespace)/\(dst.name):\(dst.tag!)", digest: digest),
+                pinned: pinned, referencePolicy: referencePolicy,
+                seconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let encoded = try encoder.encode(report)
+            if let reportFile { try ReportFile.write(Array(encoded) + [0x0A], to: reportFile) }
+            print(json ? String(decoding: encoded, as: UTF8.self) : pinned)
         } catch {
             await session.revokeIfCreated()
             throw error

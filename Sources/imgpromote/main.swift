@@ -92,7 +92,12 @@ do {
     if code == .success {
         IMGPromote.exit(withError: error)
     }
-    printErr(IMGPromote.fullMessage(for: error))
+    // One line, like every other usage error (a missing argument, an unknown option), with where to look.
+    let name = CommandLine.arguments.dropFirst().first.flatMap { arg in
+        IMGPromote.configuration.subcommands.map { $0.configuration.commandName ?? "" }.first { $0 == arg }
+    }
+    let message = IMGPromote.message(for: error).split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+    printErr("imgpromote: \(message) (see 'imgpromote \(name.map { $0 + " " } ?? "")--help')")
     exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : 1)
 }
 do {

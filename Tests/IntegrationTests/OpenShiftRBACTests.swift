@@ -312,7 +312,51 @@ final class OpenShiftRBACTests: XCTestCase {
                        "zero blob requests")
     }
 
-    // MARK: clusters without the review API
+    /// `tag --report-file`: the --json object on success (also without --json), `{"error":...}` on a
+    /// refusal; mode 0600, and neither the password nor the token in it.
+    func testTagReportFile() async throws {
+        let path = dir.file("tag-report.json")
+        func report() throws -> [String: Any] {
+            var st = stat()
+            XCTAssertEqual(stat(path, &st), 0, "no report file")
+            XCTAssertEqual(st.st_mode & 0o777, 0o600)
+            let text = String(decoding: try FileSystem.read(path), as: UTF8.self)
+            for secret in secrets {
+                XCTAssertFalse(text.contains(secret), "a secret is in the report")
+            }
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+        }
+        let base = ["tag", "--cluster", dev.apiURL, "--ca-file", dev.caBundlePath, "--report-file", path]
+        let r = try await imgpromote(base + ["--username", "alice", "shop/app:1.0", "release/app:2.0"],
+                                     env: ["IMGPROMOTE_PASSWORD": Self.alicePassword])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(r.stdoutText, "\(dev.registryHost)/release/app@\(expected!)\n", "stdout is unchanged by --report-file")
+        let ok = try report()
+        XCTAssertEqual(ok["pinned"] as? String, "\(dev.registryHost)/release/app@\(expected!)")
+        XCTAssertEqual(ok["referencePolicy"] as? String, "source")
+        XCTAssertEqual(ok["destination"] as? [String: String],
+                       ["reference": "\(dev.registryHost)/release/app:2.0", "digest": expected!])
+        XCTAssertEqual(ok["source"] as? [String: String], ["reference": "\(dev.registryHost)/shop/app:1.0", "digest": expected!])
+        XCTAssertEqual(dev.tokens().filter { !$0.revoked }.count, 0)
+
+        // --json: stdout and the file are the same object.
+        let json = try await imgpromote(base + ["--json", "--username", "alice", "shop/app@\(expected!)", "release/app:2.0"],
+                                        env: ["IMGPROMOTE_PASSWORD": Self.alicePassword])
+        XCTAssertEqual(json.exitCode, 0, json.stderrText)
+        XCTAssertEqual(json.stdoutText, String(decoding: try FileSystem.read(path), as: UTF8.self))
+        XCTAssertEqual((try report()["source"] as? [String: String])?["reference"], "\(dev.registryHost)/shop/app@\(expected!)")
+
+        // Refused (no tag rights in locked): exit 4, the error in the file with stderr's message.
+        let denied = try await imgpromote(base + ["shop/app:1.0", "locked/app:1.0"], env: ["IMGPROMOTE_TOKEN": Self.builder])
+        XCTAssertNotEqual(denied.exitCode, 0, denied.stderrText)
+        let failure = try report()
+        XCTAssertNil(failure["pinned"])
+        let error = try XCTUnwrap(failure["error"] as? [String: Any])
+        XCTAssertEqual(error["exitCode"] as? Int, Int(denied.exitCode))
+        let message = try XCTUnwrap(error["message"] as? String)
+        XCTAssertEqual(denied.stderrText, "imgpromote: \(message)\n")
+    }
+
 
     func testClusterWithoutAccessReviewAPIStillPromotes() async throws {
         let legacy = try await ClusterEmulator.start(config: Self.prodConfig(name: "legacy", accessReviewAPI: false),

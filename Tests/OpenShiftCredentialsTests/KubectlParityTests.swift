@@ -274,13 +274,81 @@ final class KubectlParityTests: XCTestCase {
     current-context: second
     """
 
+    /// Date-like scalars where strings belong: go-yaml v2 resolves them as timestamps, then hands
+    /// an interface{} the text as written (`2001-12-14t21:59:43.10-05:00` stays just that). Explicit
+    /// `!!timestamp` on a real timestamp, a custom tag and `!!binary` (decoded) are strings too.
+    static let dateLike = """
+    apiVersion: v1
+    kind: Config
+    clusters:
+    - name: 2024-01-01
+      cluster:
+        server: https://dates:6443
+        tls-server-name: 2024-01-01
+        proxy-url: 2001-12-14 21:59:43.10 -5
+    - name: tagged
+      cluster: {server: "https://tagged:6443", tls-server-name: !!timestamp 2024-1-2T3:4:5Z, proxy-url: !custom 123}
+    users:
+    - name: 2002-12-14
+      user:
+        token: 2001-12-14t21:59:43.10-05:00
+        tokenFile: 2024-01-01T10:00:00Z
+    - name: basic
+      user: {username: !!timestamp 2000-02-29 23:59:59.5, password: !!binary c2VjcmV0LTIwMjQtMDEtMDE=}
+    contexts:
+    - name: 2024-01-02
+      context: {cluster: 2024-01-01, user: 2002-12-14, namespace: 2024-01-01}
+    - name: tagged
+      context: {cluster: tagged, user: basic, namespace: !!timestamp "2024-12-31"}
+    current-context: 2024-01-02
+    """
+
+    /// Names client-go reads as "": `name: ""`, a `name:` with no value, no name at all; a context,
+    /// cluster or user named "" is a real entry, and `current-context: ""` selects the context "".
+    static let emptyNames = """
+    apiVersion: v1
+    kind: Config
+    clusters:
+    - name: ""
+      cluster: {server: "https://127.0.0.1:1"}
+    - name: other
+      cluster: {server: "https://127.0.0.1:2"}
+    users:
+    - name:
+      user: {token: token-of-the-empty-user}
+    contexts:
+    - context: {cluster: "", user: ""}
+    - name: other
+      context: {cluster: other, user: "", namespace: ""}
+    current-context: ""
+    """
+
+    /// Tags on every kind of field: `!!binary` decoded before the base64 field decodes it again, a
+    /// custom tag's text, `!!null`, and names left out.
+    static let tagged = """
+    clusters:
+    - name: ""
+      cluster: {server: "https://127.0.0.1:1", tls-server-name: !!timestamp 2024-1-2T3:4:5.6+01:00, proxy-url: 2001-12-14 21:59:43.10 -5}
+    - name: x
+      cluster: {server: !custom 123, certificate-authority-data: !!binary UTBFPQ==}
+    users:
+    - name:
+      user: {token: 2024-01-01, username: !!timestamp 2000-02-29 23:59:59.5}
+    contexts:
+    - context: {cluster: "", user: ""}
+    - name: 2024-01-02
+      context: {cluster: x, namespace: !!null ~}
+    current-context: ""
+    """
+
     // MARK: tests
 
     func testSingleFilesMatchKubectl() throws {
         for (name, text) in [("oc-written", Self.ocWritten), ("cloud-plugins", Self.cloudPlugins),
                              ("anchors-and-merges", Self.anchorsAndMerges), ("json", Self.jsonForm),
                              ("duplicate-keys", Self.duplicateKeys), ("several-documents", Self.severalDocuments),
-                             ("relative-paths", Self.relativePaths)] {
+                             ("relative-paths", Self.relativePaths), ("date-like", Self.dateLike),
+                             ("empty-names", Self.emptyNames), ("tagged", Self.tagged)] {
             let dir = TempDir()
             let file = dir.write("sub/\(name).kubeconfig", text)
             try compare([file], label: name)
@@ -301,7 +369,17 @@ final class KubectlParityTests: XCTestCase {
                      cluster + "    insecure-skip-tls-verify: \"true\"\n", cluster + "    insecure-skip-tls-verify: 1\n",
                      "- just\n- a list\n", "kind: Pod\n", "clusters: {a: b}\n", cluster + "    <<: [a, b]\n",
                      cluster + "    certificate-authority-data: Q0E\n", cluster + "    certificate-authority-data: \"Q0 E=\"\n",
-                     cluster + "    certificate-authority-data: Q0E=Q0E=\n"] {
+                     cluster + "    certificate-authority-data: Q0E=Q0E=\n",
+                     // Explicit tags on text that is not of that kind (go-yaml: "cannot decode !!str `x` as a !!timestamp").
+                     cluster + "    server: !!timestamp notadate\n", cluster + "    server: !!timestamp 2024-02-30\n",
+                     cluster + "    server: !!timestamp 1900-02-29\n", cluster + "    server: !!timestamp 2024-01-01T24:00:00Z\n",
+                     cluster + "    server: !!timestamp 2024-01-01T10:00:60Z\n", cluster + "    server: !!timestamp 2024-01-01 10:00:00Z\n",
+                     cluster + "    server: !!timestamp 2024-01-01T10:00:00+25:00\n", cluster + "    server: !!timestamp 2024\n",
+                     cluster + "    server: !!bool foo\n", cluster + "    server: !!int abc\n", cluster + "    server: !!null foo\n",
+                     cluster + "    server: !!binary 12\n", cluster + "    server: 2024-01-01\n    insecure-skip-tls-verify: 2024-01-01\n",
+                     // Several entries named "" (written, or left out).
+                     "contexts:\n- name: \"\"\n  context: {cluster: a}\n- context: {cluster: b}\n",
+                     "clusters:\n- name:\n  cluster: {server: a}\n- cluster: {server: b}\n"] {
             let dir = TempDir()
             let file = dir.write("bad", text)
             let k = try kubectlView([file])
@@ -311,11 +389,64 @@ final class KubectlParityTests: XCTestCase {
         // …and what kubectl accepts that a strict reader might not.
         for text in [cluster + "    server: \"12345\"\n", cluster + "    insecure-skip-tls-verify: on\n",
                      cluster + "    server: !!str 0x1F\n", "", "# only a comment\n", cluster + "    server: 2001:db8::1\n",
-                     cluster + "    certificate-authority-data: \"Q0\\nE=\"\n", cluster + "    certificate-authority-data: Q0E=\n"] {
+                     cluster + "    certificate-authority-data: \"Q0\\nE=\"\n", cluster + "    certificate-authority-data: Q0E=\n",
+                     cluster + "    server: !!timestamp 2000-02-29\n", cluster + "    server: !!timestamp 2024-01-01T10:00:00.123456789123-05:30\n",
+                     cluster + "    server: !!timestamp 0024-1-1 0:0:0\n", cluster + "    server: !!timestamp 2024-01-01t23:59:59+24:00\n",
+                     cluster + "    server: !!str 2024-01-01\n", cluster + "    server: !foo true\n", cluster + "    insecure-skip-tls-verify: !!bool yes\n"] {
             let dir = TempDir()
             let file = dir.write("ok", text)
             try compare([file], label: text)
         }
+    }
+
+    /// go-yaml's timestamp forms (Go's time.Parse with one- or two-digit fields, ranges, the day of
+    /// the month, zones), told apart by an explicit `!!timestamp`: we accept exactly what kubectl does.
+    func testExplicitTimestampsAreReadLikeKubectl() throws {
+        let values = ["2024-", "2024-1-", "2024-01-01T", "2024-01-01T10:00:00+05", "2024-01-01T10:00:00+0500", "2024-01-01T10:00:00.Z",
+                      "2024-01-01T10:00", "2024-001-01", "20240-01-01", "2024-01-01T1:2:3.4-00:00", "2024-1-1 1:2:3", "2024-1-1 1:2:3.",
+                      "2024-01-01T10:00:00+24:60", "2024-01-01T10:00:00+24:61", "2024-01-01T10:00:00z", "2024-01-01t10:00:00+01:00",
+                      "2024-02-29", "2023-02-29", "2024-04-31", "2100-02-29", "2000-02-29", "2024-1-1T1:2:3Z", "2024-01-01T100:00:00Z",
+                      "2024-01-01 23:59:59.999999999999", "2024-12-31T23:59:59-24:00", "2024-00-10", "2024-10-00", "abcd-01-01"]
+        let dir = TempDir()
+        for value in values {
+            let file = dir.write("ts", "clusters:\n- name: a\n  cluster:\n    server: !!timestamp \(value)\n")
+            let kubectlAccepts = try kubectlView([file]).status == 0
+            let weAccept = (try? Kubeconfig.load(paths: [file])) != nil
+            XCTAssertEqual(weAccept, kubectlAccepts, "!!timestamp \(value)")
+            if weAccept { XCTAssertEqual(try Kubeconfig.load(paths: [file]).clusters["a"]?.server, value) }
+        }
+    }
+
+    /// Which context, cluster and user an unset name selects: kubectl (client-go) takes the context
+    /// named "" for `current-context: ""`, and its cluster "" and user "". The server kubectl then
+    /// dials (a closed loopback port) is the one we resolve.
+    func testEmptyNamesSelectTheEntriesNamedEmptyLikeKubectl() throws {
+        let dir = TempDir()
+        let file = dir.write("empty.kubeconfig", Self.emptyNames)
+        let ours = try Kubeconfig.load(paths: [file]).resolve(context: nil)
+        XCTAssertEqual(ours.contextName, "")
+        XCTAssertEqual(ours.cluster.server, "https://127.0.0.1:1")
+        XCTAssertEqual(ours.user?.token, "token-of-the-empty-user")
+        XCTAssertEqual(try Kubeconfig.load(paths: [file]).resolve(context: "other").user?.token, "token-of-the-empty-user",
+                       "user \"\" is a user like any other")
+        for (context, server) in [(nil, "https://127.0.0.1:1"), ("other", "https://127.0.0.1:2")] as [(String?, String)] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: kubectl)
+            p.arguments = (context.map { ["--context", $0] } ?? []) + ["get", "--raw", "/version", "--request-timeout=5s"]
+            p.environment = ["KUBECONFIG": file, "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"]
+            let err = Pipe()
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertNotEqual(p.terminationStatus, 0)
+            XCTAssertTrue(text.contains("server \(server.dropFirst("https://".count)) was refused"), "kubectl dialled another server: \(text)")
+            if let context { XCTAssertEqual(try Kubeconfig.load(paths: [file]).resolve(context: context).cluster.server, server) }
+        }
+        // Without a context named "", an unset current-context is still "no context".
+        let none = dir.write("none.kubeconfig", "clusters:\n- name: a\n  cluster: {server: \"https://127.0.0.1:1\"}\ncontexts:\n- name: a\n  context: {cluster: a}\ncurrent-context: \"\"\n")
+        XCTAssertThrowsError(try Kubeconfig.load(paths: [none]).resolve(context: nil))
     }
 
     // MARK: comparison

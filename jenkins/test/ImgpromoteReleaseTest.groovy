@@ -8,9 +8,9 @@ import static StepHarness.*
 
 /**
  * Releases (issue 11): modes promote (file), plan (file -> lock) and apply (lock). Argv, both sides'
- * credentials, validation before running, the per-image results read from the CLI's --json on its
- * own stdout (the release commands have no --report-file), the JUnit file and its publication, and
- * failures. The script runs in a real `dash` with a fake imgpromote wherever the shell matters.
+ * credentials, validation before running, the per-image results read from the CLI's report file
+ * (--report-file: the --json object, also when some images failed; {"error":...} when the CLI stopped
+ * before the images), the JUnit file and its publication, and failures. The script runs in a real `dash` with a fake imgpromote wherever the shell matters.
  */
 class ImgpromoteReleaseTest {
     static final String HOST = 'default-route-openshift-image-registry.apps.prod.example.com'
@@ -54,19 +54,19 @@ class ImgpromoteReleaseTest {
         return JsonOutput.toJson([images: images]) + '\n'
     }
 
-    /** What the script prints for a release run: status, the CLI's stdout file, its stderr tail. */
-    static String releaseProtocol(int status, String stdout, List<String> stderr) {
+    /** What the script prints for a release run: status, the CLI's report file (text), its stderr tail. */
+    static String releaseProtocol(int status, String report, List<String> stderr) {
         List lines = ["@@imgpromote-status ${status}"]
-        if (stdout != null) {
-            lines << ('@@imgpromote-stdout ' + stdout.getBytes('UTF-8').encodeBase64().toString())
+        if (report != null) {
+            lines << ('@@imgpromote-report ' + report.getBytes('UTF-8').encodeBase64().toString())
         }
         lines << ('@@imgpromote-stderr ' + (stderr ? stderr.join('\n') + '\n' : '').getBytes('UTF-8').encodeBase64().toString())
         return lines.join('\n') + '\n'
     }
 
-    static StepHarness harness(int status = 0, String stdout = json(GOOD), List<String> stderr = ['imgpromote: release: 1 promoted, 1 already present']) {
+    static StepHarness harness(int status = 0, String report = json(GOOD), List<String> stderr = ['imgpromote: release: 1 promoted, 1 already present']) {
         StepHarness h = new StepHarness()
-        h.shHandler = { Map a, Map e -> releaseProtocol(status, stdout, stderr) }
+        h.shHandler = { Map a, Map e -> releaseProtocol(status, report, stderr) }
         return h
     }
 
@@ -99,8 +99,8 @@ class ImgpromoteReleaseTest {
         Map c = h.shCalls[0]
         assert c.args.script == h.step.SCRIPT && c.args.label == 'imgpromote promote release.yaml'
         assert argvOf(c) == ['promote', '--src-cluster=https://api.dev.example.com:6443', '--dest-cluster=https://api.prod.example.com:6443',
-                             '--json', '--file=release.yaml']
-        assert c.env.IMGPROMOTE_STEP_OUTCOME == 'stdout'
+                             '--file=release.yaml']
+        assert !c.env.containsKey('IMGPROMOTE_STEP_OUTCOME')
         assert c.env.IMGPROMOTE_SRC_PASSWORD == SRC_PASSWORD && c.env.IMGPROMOTE_DEST_TOKEN == DEST_TOKEN
         assert images*.name == ['dev/api:1.4', 'dev/web:1.4']
         assert images*.status == ['promoted', 'present'] && images.every { it.ok && it.exitCode == 0 && it.exitClass == 'ok' && it.message == '' }
@@ -116,7 +116,7 @@ class ImgpromoteReleaseTest {
     void planWritesTheLockAndApplyTakesItLast() {
         StepHarness h = harness(0, json([image('dev/api:1.4', 'planned', DIGEST)]))
         List planned = h.run(SIDES + [mode: 'plan', file: 'release.yaml', lock: 'out/release.lock.json'])
-        assert argvOf(h.shCalls[0])[-3..-1] == ['--json', '--file=release.yaml', '--output=out/release.lock.json']
+        assert argvOf(h.shCalls[0])[-2..-1] == ['--file=release.yaml', '--output=out/release.lock.json']
         assert argvOf(h.shCalls[0])[0] == 'plan' && h.shCalls[0].args.label == 'imgpromote plan release.yaml -> out/release.lock.json'
         assert planned*.status == ['planned'] && planned[0].ok
         Map r = h.run(SIDES + [mode: 'plan', file: 'release.yaml', lock: 'out/release.lock.json', returnResult: true])
@@ -126,7 +126,7 @@ class ImgpromoteReleaseTest {
                destinationTlsVerify: false, extraArgs: ['--images-at-once=8', '--requests-per-second=50']])
         assert argvOf(h.shCalls[2]) == ['apply', '--kubeconfig=/k', '--jobs=8', '--retries=3', '--dry-run', '--quiet',
                                         '--src-context=dev', '--dest-registry=quay.example.com', '--dest-ca-file=/ca.pem', '--dest-tls-verify=false',
-                                        '--shard=2/4', '--fail-fast', '--json', '--junit=reports/imgpromote.xml',
+                                        '--shard=2/4', '--fail-fast', '--junit=reports/imgpromote.xml',
                                         '--images-at-once=8', '--requests-per-second=50', 'release.lock.json']
         assert h.shCalls[2].args.label == 'imgpromote apply release.lock.json (shard 2/4)'
         // The two runs with SIDES bind both sides (after probing the kinds); the apply binds nothing.
@@ -148,9 +148,15 @@ class ImgpromoteReleaseTest {
         assert m == 'imgpromote: apply release.lock.json failed [not-found, exit 5]: 1 of 3 image(s) failed; first: dev/tools:1.4.2: ' +
                     'registry.dev.example.com/dev/tools:1.4.2 not found'
         // A usage error: the CLI wrote no report and no JUnit file, nothing is published.
-        h = harness(2, null, ["Error: Unknown option '--frobnicate'", "Usage: imgpromote apply [<options>] <lock>"])
+        h = harness(2, null, ["imgpromote: Unknown option '--frobnicate' (see 'imgpromote apply --help')"])
         m = h.failure(SIDES + [lock: 'release.lock.json', junit: 'imgpromote.xml', publishJunit: true, extraArgs: ['--frobnicate']])
-        assert m.endsWith("failed [usage, exit 2]: Error: Unknown option '--frobnicate'")
+        assert m.endsWith("failed [usage, exit 2]: imgpromote: Unknown option '--frobnicate' (see 'imgpromote apply --help')")
+        assert h.junitCalls.isEmpty()
+        // Stopped before the images (a lock it cannot read): the report's error, nothing published.
+        h = harness(2, JsonOutput.toJson(failureReport(2, 'cannot read the lock release.lock.json: No such file or directory')),
+                    ['imgpromote: cannot read the lock release.lock.json: No such file or directory'])
+        m = h.failure(SIDES + [lock: 'release.lock.json', junit: 'imgpromote.xml', publishJunit: true])
+        assert m == 'imgpromote: apply release.lock.json failed [usage, exit 2]: cannot read the lock release.lock.json: No such file or directory'
         assert h.junitCalls.isEmpty()
     }
 
@@ -170,9 +176,11 @@ class ImgpromoteReleaseTest {
     @Test
     void anOutcomeWithoutAWholeJsonReportIsAFailure() {
         Map r = harness(0, null, []).run(SIDES + [file: 'release.yaml', returnResult: true])
-        assert !r.ok && r.exitCode == 1 && r.message == 'imgpromote promote exited 0 but its stdout is not the --json report (got nothing)'
+        assert !r.ok && r.exitCode == 1 && r.message == 'imgpromote promote exited 0 but its report file is not the per-image report (got no report)'
         r = harness(0, HOST + '/prod/api@' + DIGEST + '\n').run(SIDES + [file: 'release.yaml', returnResult: true])
-        assert !r.ok && r.message.startsWith("imgpromote promote exited 0 but its stdout is not the --json report (got '${HOST}/prod/api@".toString())
+        assert !r.ok && r.message == 'imgpromote promote exited 0 but its report file is not the per-image report (got no report)'
+        r = harness(0, JsonOutput.toJson(failureReport(1, 'odd'))).run(SIDES + [file: 'release.yaml', returnResult: true])
+        assert !r.ok && r.message == 'imgpromote promote exited 0 but its report file is not the per-image report (got \'{"error":{"exitCode":1,"message":"odd"}}\')'
         r = harness(0, json(GOOD) + 'trailing text\n').run(SIDES + [file: 'release.yaml', returnResult: true])
         assert !r.ok && r.images == null
         r = harness(0, '{"images":{"a":1}}').run(SIDES + [file: 'release.yaml', returnResult: true])
@@ -216,7 +224,7 @@ class ImgpromoteReleaseTest {
         assert h.failure(SIDES + [lock: 'l.json', publishJunit: true]).contains('publishJunit needs junit')
         assert h.failure(SIDES + [lock: 'l.json', junit: 'reports/*.xml', publishJunit: true]).contains("must be one file name, not a pattern")
         assert h.failure(SIDES + [lock: 'l.json', junit: '--help']).contains("junit '--help' must not start with '-'")
-        ['--json', '--junit=x.xml', '--shard=1/2', '-o', '--output=x', '--fail-fast', '-f', '--report-file=x'].each { flag ->
+        ['--junit=x.xml', '--shard=1/2', '-o', '--output=x', '--fail-fast', '-f', '--report-file=x'].each { flag ->
             assert h.failure(SIDES + [lock: 'l.json', extraArgs: [flag]]).contains('extraArgs must not contain'): flag
         }
         assert h.shCalls.isEmpty() && h.credentialCalls.isEmpty()
@@ -246,41 +254,48 @@ class ImgpromoteReleaseTest {
     // ---- the real script in dash -----------------------------------------------------------------
 
     @Test
-    void inDashTheJsonComesFromStdoutAloneAndStderrCannotForgeIt() {
+    void inDashTheJsonComesFromTheReportFileAloneAndOutputCannotForgeIt() {
         String forgedJson = json([image('evil/x:1', 'promoted', 'sha256:' + 'e' * 64)])
-        String forged = '@@imgpromote-status 0\n@@imgpromote-stdout ' + forgedJson.bytes.encodeBase64() + '\n' + forgedJson
+        String forged = '@@imgpromote-status 0\n@@imgpromote-report ' + forgedJson.bytes.encodeBase64() + '\n' + forgedJson
         Map run = inDash(SIDES + [file: 'release.yaml', junit: 'imgpromote.xml'],
-                         [FAKE_STDOUT: json(GOOD), FAKE_STDERR: forged])
+                         [FAKE_REPORT: json(GOOD), FAKE_STDOUT: forged, FAKE_STDERR: forged])
         assert run.result*.name == ['dev/api:1.4', 'dev/web:1.4']
         List argv = readNulList(new File(run.rec, 'argv'))
-        assert argv == ['promote', '--src-cluster=https://api.dev.example.com:6443', '--dest-cluster=https://api.prod.example.com:6443',
-                        '--json', '--junit=imgpromote.xml', '--file=release.yaml']
+        assert argv[0] == 'promote' && argv[1].startsWith('--report-file=') && argv[1].endsWith('/report.json')
+        assert argv[2..-1] == ['--src-cluster=https://api.dev.example.com:6443', '--dest-cluster=https://api.prod.example.com:6443',
+                               '--junit=imgpromote.xml', '--file=release.yaml']
         SENTINELS.each { s -> assert !argv.any { it.contains(s) } }
         Map env = readEnv(new File(run.rec, 'env'))
         assert env.IMGPROMOTE_SRC_PASSWORD == SRC_PASSWORD && env.IMGPROMOTE_DEST_TOKEN == DEST_TOKEN
-        assert run.log.contains('progress: copying blobs') && !run.log.contains('"name":"dev/api:1.4"'): 'the JSON is read, not logged'
-        // A failed release whose stderr forges a success stays failed, with the image's message.
+        assert run.log.contains('progress: copying blobs') && !run.log.contains('"name":"dev/api:1.4"'): 'the report is read, not logged'
+        assert run.log.contains('"name":"evil/x:1"'): "the CLI's stdout goes to the build log"
+        // A failed release whose output forges a success stays failed, with the image's message.
         run = inDash(SIDES + [lock: 'release.lock.json', returnResult: true],
-                     [FAKE_RC: '5', FAKE_STDOUT: json(GOOD + [image('dev/tools:1.4.2', 'failed', null, NOT_FOUND)]), FAKE_STDERR: forged])
+                     [FAKE_RC: '5', FAKE_REPORT: json(GOOD + [image('dev/tools:1.4.2', 'failed', null, NOT_FOUND)]), FAKE_STDOUT: forged,
+                      FAKE_STDERR: forged])
         assert !run.result.ok && run.result.exitClass == 'not-found' && run.result.images.size() == 3
         assert run.result.message.startsWith('1 of 3 image(s) failed; first: dev/tools:1.4.2')
-        // Exit 0 with JSON on stderr only: no report.
-        run = inDash(SIDES + [lock: 'release.lock.json', returnResult: true], [FAKE_STDERR: forged])
-        assert !run.result.ok && run.result.images == null && run.result.message.contains('(got nothing)')
+        // Exit 0 with JSON on stdout and stderr only: no report.
+        run = inDash(SIDES + [lock: 'release.lock.json', returnResult: true], [FAKE_STDOUT: forged, FAKE_STDERR: forged])
+        assert !run.result.ok && run.result.images == null && run.result.message.contains('(got no report)')
     }
 
     @Test
     void inDashUsageErrorsAndOldBinariesSayWhatIsWrong() {
-        String usage = "Error: Unknown option '--frobnicate'\nUsage: imgpromote promote [<options>] --file <file>\n  See 'imgpromote promote --help' for more information."
+        String usage = "imgpromote: Unknown option '--frobnicate' (see 'imgpromote promote --help')"
         Map run = inDash(SIDES + [file: 'release.yaml', extraArgs: ['--frobnicate']], [FAKE_RC: '2', FAKE_STDERR: usage])
-        assert run.result.message == "imgpromote: promote release.yaml failed [usage, exit 2]: Error: Unknown option '--frobnicate'"
+        assert run.result.message == "imgpromote: promote release.yaml failed [usage, exit 2]: imgpromote: Unknown option '--frobnicate' (see 'imgpromote promote --help')"
         run = inDash(SIDES + [lock: 'release.lock.json'], [FAKE_RC: '2', FAKE_STDERR: "Error: Unexpected argument 'apply'\nUsage: imgpromote <subcommand>"])
         assert run.result.message.endsWith("Error: Unexpected argument 'apply' (the imgpromote on this agent predates the apply command: update the agent image or binary:)")
-        // What an imgpromote without the release commands really prints (checked with a binary built
-        // before they were merged): the first option is unknown to the root command.
-        String root = "Error: Unknown option '--src-cluster'\nUsage: imgpromote <subcommand>\n  See 'imgpromote --help' for more information."
+        // What an imgpromote without the release commands prints: the first option (the step's
+        // --report-file) is unknown to the root command.
+        String root = "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json'\nUsage: imgpromote <subcommand>\n  See 'imgpromote --help' for more information."
         run = inDash(SIDES + [file: 'release.yaml'], [FAKE_RC: '2', FAKE_STDERR: root])
-        assert run.result.message.endsWith("Error: Unknown option '--src-cluster' (the imgpromote on this agent predates the promote command: update the agent image or binary:)")
+        assert run.result.message.endsWith("Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json' (the imgpromote on this agent predates the promote command: update the agent image or binary:)")
+        // One with the release commands but without their --report-file (checked with a binary built before it).
+        String older = "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json'\nUsage: imgpromote plan [<options>] --file <file>\n  See 'imgpromote plan --help' for more information."
+        run = inDash(SIDES + [mode: 'plan', file: 'release.yaml', lock: 'release.lock.json'], [FAKE_RC: '2', FAKE_STDERR: older])
+        assert run.result.message.endsWith("(the imgpromote on this agent predates plan --report-file, which this step needs: update the agent image or binary:)")
         // An unknown option of a known command gets no such hint.
         run = inDash(SIDES + [file: 'release.yaml', extraArgs: ['--x']], [FAKE_RC: '2', FAKE_STDERR: "Error: Unknown option '--x'\nUsage: imgpromote promote [<options>] --file <file>"])
         assert run.result.message.endsWith("Error: Unknown option '--x'")
@@ -290,10 +305,10 @@ class ImgpromoteReleaseTest {
     void inDashSecretsAreScrubbedFromTheImagesAndTheError() {
         Map leak = [exitCode: 3, class: 'auth', message: 'login refused for ' + SRC_PASSWORD]
         Map run = inDash(SIDES + [file: 'release.yaml'],
-                         [FAKE_RC: '3', FAKE_STDOUT: json([image('dev/api:1.4', 'failed', null, leak)]), FAKE_LEAK: '1'])
+                         [FAKE_RC: '3', FAKE_REPORT: json([image('dev/api:1.4', 'failed', null, leak)]), FAKE_LEAK: '1'])
         assert run.result.message == 'imgpromote: promote release.yaml failed [auth, exit 3]: 1 of 1 image(s) failed; first: dev/api:1.4: login refused for ****'
         run = inDash(SIDES + [file: 'release.yaml', returnResult: true],
-                     [FAKE_RC: '3', FAKE_STDOUT: json([image('dev/api:1.4', 'failed', null, leak)]), FAKE_LEAK: '1'])
+                     [FAKE_RC: '3', FAKE_REPORT: json([image('dev/api:1.4', 'failed', null, leak)]), FAKE_LEAK: '1'])
         String all = run.result.toString()
         SENTINELS.each { assert !all.contains(it) }
         assert run.result.images[0].report.error.message == 'login refused for ****'
@@ -301,7 +316,7 @@ class ImgpromoteReleaseTest {
         // A successful list carrying a secret is scrubbed too.
         Map ok = image('dev/api:1.4', 'promoted', DIGEST)
         ok.tags = [DEST_TOKEN]
-        run = inDash(SIDES + [file: 'release.yaml'], [FAKE_STDOUT: json([ok])])
+        run = inDash(SIDES + [file: 'release.yaml'], [FAKE_REPORT: json([ok])])
         assert run.result[0].tags == ['****'] && !run.result.toString().contains(DEST_TOKEN)
     }
 
@@ -314,7 +329,7 @@ class ImgpromoteReleaseTest {
     }
 
     @Test
-    void theFlagsTheStepPassesAreTheReleaseCommandsAndTheyStillHaveNoReportFile() {
+    void theFlagsTheStepPassesAreTheReleaseCommands() {
         String c = cliSource('ReleaseCommands.swift')
         String o = cliSource('ReleaseOutput.swift')
         Assume.assumeTrue('CLI sources not beside the library', c != null && o != null)
@@ -326,6 +341,6 @@ class ImgpromoteReleaseTest {
         // The fields imageResult reads.
         ['var name: String', 'var status: String', 'var pinned: String?', 'var tags: [String]', 'var error: Failure?',
          'var exitCode: Int32', 'var message: String', 'var images: [Image]'].each { assert o.contains(it): "ReleaseJSON lost ${it}" }
-        assert !c.contains('report-file'): 'the release commands now have --report-file: switch the release modes to IMGPROMOTE_STEP_OUTCOME=report'
+        assert c.contains('customLong("report-file")'): 'the step reads the release commands\' --report-file'
     }
 }

@@ -1,3 +1,4 @@
+import groovy.json.JsonOutput
 import org.junit.After
 import org.junit.Assume
 import org.junit.Before
@@ -7,9 +8,9 @@ import static StepHarness.*
 
 /**
  * mode: 'tag' (issue 13): imgpromote tag on one cluster. Parameters, credentials bound to the
- * CLI's unprefixed variables, validation before anything runs, and the outcome read from tag's one
- * stdout line, kept apart from stderr by the script (tag has no --report-file). The script runs in
- * a real `dash` with a fake imgpromote wherever the shell matters.
+ * CLI's unprefixed variables, validation before anything runs, and the outcome read from tag's
+ * --report-file (its --json object), never from stdout or stderr. The script runs in a real `dash`
+ * with a fake imgpromote wherever the shell matters.
  */
 class ImgpromoteTagTest {
     static final String REGISTRY = 'default-route-openshift-image-registry.apps.prod.example.com'
@@ -28,19 +29,18 @@ class ImgpromoteTagTest {
         dir?.deleteDir()
     }
 
-    /** What the script prints for a tag run: status, tag's stdout file (if any), stderr tail. */
-    static String tagProtocol(int status, String stdout, List<String> stderr) {
-        List lines = ["@@imgpromote-status ${status}"]
-        if (stdout != null) {
-            lines << ('@@imgpromote-stdout ' + stdout.getBytes('UTF-8').encodeBase64().toString())
-        }
-        lines << ('@@imgpromote-stderr ' + (stderr ? stderr.join('\n') + '\n' : '').getBytes('UTF-8').encodeBase64().toString())
-        return lines.join('\n') + '\n'
+    /** The report file of `imgpromote tag` (TagCommand.Report, the --json object) for HOST/REPO@DIGEST. */
+    static Map tagReport(String pinned, String digest = null) {
+        int at = pinned.lastIndexOf('@')
+        String d = digest ?: pinned.substring(at + 1)
+        String repo = at >= 0 ? pinned.substring(0, at) : pinned
+        return [source: [reference: REGISTRY + '/shop-stage/app:1.4', digest: d], destination: [reference: repo + ':1.4', digest: d],
+                pinned: pinned, referencePolicy: 'source', seconds: 0.2]
     }
 
-    static StepHarness harness(String stdout = PINNED + '\n') {
+    static StepHarness harness(Map report = tagReport(PINNED), int status = 0) {
         StepHarness h = new StepHarness()
-        h.shHandler = { Map a, Map e -> tagProtocol(0, stdout, ['imgpromote: tagged shop/app:1.4 -> shop-stage/app@' + DIGEST]) }
+        h.shHandler = { Map a, Map e -> reportProtocol(status, report, ['imgpromote: tagged shop/app:1.4 -> shop-stage/app@' + DIGEST]) }
         return h
     }
 
@@ -75,7 +75,7 @@ class ImgpromoteTagTest {
         assert c.args.script == h.step.SCRIPT
         assert argvOf(c) == ['tag', '--cluster=https://api.prod.example.com:6443', '--reference-policy=local',
                              'shop-stage/app:1.4', 'shop/app:1.4']
-        assert c.env.IMGPROMOTE_STEP_OUTCOME == 'stdout'
+        assert !c.env.containsKey('IMGPROMOTE_STEP_OUTCOME')
         assert c.env.IMGPROMOTE_TOKEN == DEST_TOKEN && c.env.IMGPROMOTE_STEP_AUTH == 'token'
         assert !c.env.keySet().any { it.startsWith('IMGPROMOTE_SRC_') || it.startsWith('IMGPROMOTE_DEST_') }
         assert c.args.label == 'imgpromote tag shop-stage/app:1.4 -> shop/app:1.4'
@@ -168,58 +168,61 @@ class ImgpromoteTagTest {
         assert h.shCalls.isEmpty()
     }
 
-    // ---- the outcome: tag's one stdout line -------------------------------------------------------
+    // ---- the outcome: tag's report file --------------------------------------------------------
 
     @Test
-    void theOutcomeIsExactlyOneStdoutLineForTheDestination() {
-        // Anything but one HOST/PROJECT/NAME@sha256 line for the destination's PROJECT/NAME is a failure.
-        [
-            '',                                                            // nothing printed
-            PINNED,                                                        // no newline is fine? -> accepted below
-            PINNED + '\n' + PINNED + '\n',                                 // two lines
-            REGISTRY + '/shop/other@' + DIGEST + '\n',                     // another repository
-            REGISTRY + '/shop/app:1.4\n',                                  // not pinned
-            REGISTRY + '/shop/app@sha256:abc\n',                           // not a digest
-            'junk ' + PINNED + '\n',
-        ].eachWithIndex { String out, int i ->
-            Map r = harness(out).run(TAG + [returnResult: true])
-            if (i == 1) {
-                assert r.ok && r.reference == PINNED
-            } else {
-                assert !r.ok && r.exitCode == 1 && r.exitClass == 'failure' && r.reference == null: "${i}: ${r}"
-                assert r.message.startsWith('imgpromote tag exited 0 but its output is not the digest-pinned destination HOST/shop/app@sha256:...')
-            }
-        }
+    void theOutcomeIsTheReportsPinnedDestination() {
         Map r = harness().run(TAG + [returnResult: true])
         assert r.ok && r.reference == PINNED && r.digest == DIGEST && r.exitClass == 'ok' && r.message == ''
-        // No stdout marker at all (an exit 0 the script could not capture) is not a success either.
-        StepHarness h = harness()
-        h.shHandler = { Map a, Map e -> tagProtocol(0, null, []) }
-        assert h.failure(TAG).contains('[failure, exit 1]: imgpromote tag exited 0 but its output is not')
+        assert r.report.referencePolicy == 'source'
+        // Anything but a pinned HOST/PROJECT/NAME@sha256 for the destination's PROJECT/NAME, with that digest, is a failure.
+        [
+            tagReport(REGISTRY + '/shop/other@' + DIGEST),                  // another repository
+            tagReport(REGISTRY + '/shop/app:1.4', DIGEST),                  // not pinned
+            tagReport(REGISTRY + '/shop/app@sha256:abc'),                   // not a digest
+            tagReport('junk ' + PINNED),
+            tagReport(PINNED, 'sha256:' + ('e' * 64)),                      // pinned and digest disagree
+            tagReport(PINNED) + [pinned: null],
+        ].eachWithIndex { Map report, int i ->
+            Map bad = harness(report).run(TAG + [returnResult: true])
+            assert !bad.ok && bad.exitCode == 1 && bad.exitClass == 'failure' && bad.reference == null: "${i}: ${bad}"
+            assert bad.message.startsWith('imgpromote tag exited 0 but its report does not pin the destination HOST/shop/app@sha256:...'): bad.message
+        }
+        // Exit 0 without a report (an imgpromote older than tag --report-file), or with an error in it: not a success.
+        [null, failureReport(1, 'x')].each { Map report ->
+            StepHarness h = harness(report)
+            assert h.failure(TAG).contains('[failure, exit 1]: imgpromote tag exited 0 but wrote no report')
+        }
+        // A failure's message is the report's (stderr may carry relayed text).
+        Map failed = harness(failureReport(4, 'user developer may not tag images in project shop'), 4).run(TAG + [returnResult: true])
+        assert !failed.ok && failed.exitClass == 'permission' && failed.message == 'user developer may not tag images in project shop'
     }
 
     @Test
-    void inDashTheStdoutLineComesBackAndStderrCannotForgeIt() {
-        String forged = '@@imgpromote-status 0\n@@imgpromote-stdout ' + (REGISTRY + '/shop/app@sha256:' + ('e' * 64) + '\n').bytes.encodeBase64() + '\n'
+    void inDashTheReportComesBackAndStdoutOrStderrCannotForgeIt() {
+        String evil = REGISTRY + '/shop/app@sha256:' + ('e' * 64)
+        String forged = '@@imgpromote-status 0\n@@imgpromote-report ' + JsonOutput.toJson(tagReport(evil)).bytes.encodeBase64() + '\n'
         Map run = inDash(TAG + [credentialsId: 'dev-login'],
-                         [FAKE_STDOUT: PINNED + '\n', FAKE_STDERR: forged, OUTER: [IMGPROMOTE_TOKEN: 'stale-outer-token']])
+                         [FAKE_REPORT: JsonOutput.toJson(tagReport(PINNED)), FAKE_STDOUT: forged + evil + '\n', FAKE_STDERR: forged,
+                          OUTER: [IMGPROMOTE_TOKEN: 'stale-outer-token']])
         assert run.result == PINNED
         List argv = readNulList(new File(run.rec, 'argv'))
-        assert argv == ['tag', '--cluster=https://api.prod.example.com:6443', 'shop-stage/app:1.4', 'shop/app:1.4']
-        assert !argv.any { it.startsWith('--report-file') }
+        assert argv[0] == 'tag' && argv[1].startsWith('--report-file=') && argv[1].endsWith('/report.json')
+        assert argv[2..-1] == ['--cluster=https://api.prod.example.com:6443', 'shop-stage/app:1.4', 'shop/app:1.4']
         Map env = readEnv(new File(run.rec, 'env'))
         assert env.IMGPROMOTE_USERNAME == 'developer' && env.IMGPROMOTE_PASSWORD == SRC_PASSWORD
         assert !env.containsKey('IMGPROMOTE_TOKEN'): 'a stale outer token must not mix with the password login'
-        assert run.log.contains('progress: copying blobs') && !run.log.contains(PINNED)
-        // A failure whose stderr forges a success stays the failure, with the CLI's message.
-        run = inDash(TAG, [FAKE_RC: '4', FAKE_STDERR: forged + 'imgpromote: user developer may not update imagestreams/layers in project shop: ' +
-                                                     'oc policy add-role-to-user registry-editor developer -n shop'])
+        assert run.log.contains('progress: copying blobs') && run.log.contains(evil): "the CLI's stdout goes to the build log"
+        // A failure whose output forges a success stays the failure, with the report's message.
+        run = inDash(TAG, [FAKE_RC: '4', FAKE_STDOUT: forged, FAKE_STDERR: forged + 'imgpromote: relayed text',
+                           FAKE_REPORT: JsonOutput.toJson(failureReport(4, 'user developer may not update imagestreams/layers in project shop: ' +
+                                                                        'oc policy add-role-to-user registry-editor developer -n shop'))])
         assert run.result instanceof hudson.AbortException
         assert run.result.message == 'imgpromote: tagging shop-stage/app:1.4 to shop/app:1.4 failed [permission, exit 4]: ' +
-                'imgpromote: user developer may not update imagestreams/layers in project shop: oc policy add-role-to-user registry-editor developer -n shop'
-        // Exit 0 with the forged line only on stderr and nothing on stdout: not a success.
-        run = inDash(TAG + [returnResult: true], [FAKE_STDERR: forged])
-        assert !run.result.ok && run.result.message.contains("got ''")
+                'user developer may not update imagestreams/layers in project shop: oc policy add-role-to-user registry-editor developer -n shop'
+        // Exit 0 with the forged lines on stdout and stderr but no report file: not a success.
+        run = inDash(TAG + [returnResult: true], [FAKE_STDOUT: forged, FAKE_STDERR: forged])
+        assert !run.result.ok && run.result.message.contains('wrote no report')
     }
 
     @Test
@@ -227,10 +230,14 @@ class ImgpromoteTagTest {
         Map run = inDash(TAG + [credentialsId: 'other-token'], [FAKE_RC: '3', FAKE_STDERR: 'imgpromote: token ' + SECRET_TEXT + ' rejected'])
         assert run.result.message.endsWith('[auth, exit 3]: imgpromote: token **** rejected')
         SENTINELS.each { assert !run.result.message.contains(it) }
+        Map leaky = tagReport(PINNED) + [referencePolicy: SRC_PASSWORD]
+        run = inDash(TAG + [credentialsId: 'dev-login', returnResult: true], [FAKE_REPORT: JsonOutput.toJson(leaky)])
+        assert run.result.ok && run.result.report.referencePolicy == '****'
+        assert !run.result.toString().contains(SRC_PASSWORD)
         run = inDash(TAG + [credentialsId: 'dev-login', returnResult: true],
-                     [FAKE_STDOUT: PINNED + '\n' + SRC_PASSWORD + '\n'])
-        assert !run.result.ok
-        assert !run.result.toString().contains(SRC_PASSWORD) && run.result.message.contains('****')
+                     [FAKE_RC: '3', FAKE_REPORT: JsonOutput.toJson(failureReport(3, 'login refused for ' + SRC_PASSWORD))])
+        assert !run.result.ok && run.result.message == 'login refused for ****'
+        assert !run.result.toString().contains(SRC_PASSWORD)
     }
 
     @Test
@@ -238,12 +245,19 @@ class ImgpromoteTagTest {
         String stderr = "Error: Unknown option '--no-such'\nUsage: imgpromote tag <options> <source> <destination>\n  See 'imgpromote tag --help' for more information."
         Map run = inDash(TAG + [extraArgs: ['--no-such']], [FAKE_RC: '2', FAKE_STDERR: stderr])
         assert run.result.message.endsWith("failed [usage, exit 2]: Error: Unknown option '--no-such'")
-        run = inDash(TAG, [FAKE_RC: '2', FAKE_STDERR: "Error: Unexpected argument 'tag'\nUsage: imgpromote <subcommand>"])
-        assert run.result.message.endsWith("Error: Unexpected argument 'tag' (the imgpromote on this agent predates the tag command: update the agent image or binary:)")
+        // What an imgpromote without tag prints: the first option (--report-file) is unknown to the root command.
+        run = inDash(TAG, [FAKE_RC: '2', FAKE_STDERR: "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json'\nUsage: imgpromote <subcommand>\n  See 'imgpromote --help' for more information."])
+        assert run.result.message.endsWith("Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json' (the imgpromote on this agent predates the tag command: update the agent image or binary:)")
+        // One with tag but without its --report-file.
+        run = inDash(TAG, [FAKE_RC: '2', FAKE_STDERR: "Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json'\nUsage: imgpromote tag [<options>] <source> <destination>"])
+        assert run.result.message.endsWith("Error: Unknown option '--report-file=/tmp/imgpromote-step.x/report.json' (the imgpromote on this agent predates tag --report-file, which this step needs: update the agent image or binary:)")
+        // This imgpromote's own one-line usage error.
+        run = inDash(TAG + [extraArgs: ['--no-such']], [FAKE_RC: '2', FAKE_STDERR: "imgpromote: Unknown option '--no-such' (see 'imgpromote tag --help')"])
+        assert run.result.message.endsWith("failed [usage, exit 2]: imgpromote: Unknown option '--no-such' (see 'imgpromote tag --help')")
     }
 
     @Test
-    void theStepsTagOptionsAreTheClisAndTagStillHasNoReportFile() {
+    void theStepsTagOptionsAreTheClis() {
         File tag = new File('../Sources/imgpromote/TagCommand.swift')
         File side = new File('../Sources/imgpromote/SideOptions.swift')
         Assume.assumeTrue('CLI sources not beside the library', tag.isFile() && side.isFile())
@@ -252,7 +266,10 @@ class ImgpromoteTagTest {
         assert t.contains('SideOptions<PlainSide>')
         assert side.text.contains('static let envPrefix = "IMGPROMOTE_"')
         ['cluster', 'context', 'ca-file', 'tls-verify'].each { assert side.text.contains('customLong(Side.flagPrefix + "' + it + '")') }
-        // When tag gains --report-file, the step should read it instead of stdout (see README).
-        assert !t.contains('report-file'): 'imgpromote tag now has --report-file: switch mode tag to IMGPROMOTE_STEP_OUTCOME=report'
+        // The report the step reads: tag --report-file with the fields tagResult takes.
+        assert t.contains('customLong("report-file")')
+        ['var pinned: String', 'var destination: Side', 'var digest: String', 'ReportFile.writeFailure'].each {
+            assert t.contains(it): "TagCommand.swift no longer has ${it}"
+        }
     }
 }

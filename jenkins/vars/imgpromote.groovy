@@ -22,7 +22,7 @@ import groovy.transform.Field
 @Field static final List MODES = ['copy', 'tag', 'promote', 'plan', 'apply']
 @Field static final List RELEASE_MODES = ['promote', 'plan', 'apply']
 // Flags the step passes itself in a release (or that have a parameter): not allowed in extraArgs.
-@Field static final List RELEASE_OWN_FLAGS = ['--json', '--junit', '--shard', '--fail-fast', '--file', '--output', '-f', '-o']
+@Field static final List RELEASE_OWN_FLAGS = ['--junit', '--shard', '--fail-fast', '--file', '--output', '-f', '-o']
 
 @Field static final List CREDENTIAL_KINDS = ['auto', 'usernamePassword', 'secretText', 'usernameToken']
 
@@ -53,16 +53,13 @@ import groovy.transform.Field
     'mode', 'kubeconfig', 'retries', 'verbose', 'quiet', 'extraArgs', 'container', 'binary', 'label', 'returnResult',
 ]
 // The one shell script this step runs. POSIX sh (dash, bash, busybox), needs only coreutils.
-// Reads: IMGPROMOTE_STEP_ARGC, IMGPROMOTE_STEP_ARG_0.., IMGPROMOTE_STEP_BIN, IMGPROMOTE_STEP_OUTCOME,
+// Reads: IMGPROMOTE_STEP_ARGC, IMGPROMOTE_STEP_ARG_0.., IMGPROMOTE_STEP_BIN,
 // IMGPROMOTE_STEP_{SRC,DEST}_AUTH, IMGPROMOTE_STEP_AUTH; the CLI itself reads the credential variables.
-// imgpromote's stderr streams to the build log. The script's own stdout (what the step reads) is
-// lines the CLI's output cannot reach or break: "@@imgpromote-status N" from the exit status,
-// "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only), and the outcome:
-//  * OUTCOME=report (copy): the CLI gets --report-file=TMP/report.json after the subcommand; its
-//    stdout goes to the build log; "@@imgpromote-report B64" carries the file.
-//  * OUTCOME=stdout (tag, and promote/plan/apply with --json: they have no --report-file): the
-//    CLI's stdout goes to a file of its own, never mixed with stderr; "@@imgpromote-stdout B64"
-//    carries that file.
+// Every command (copy, tag, promote, plan, apply) gets --report-file=TMP/report.json right after the
+// subcommand; imgpromote's stdout and stderr stream to the build log. The script's own stdout (what
+// the step reads) is lines the CLI's output cannot reach or break: "@@imgpromote-status N" from the
+// exit status, "@@imgpromote-report B64" with the report file when the CLI wrote one, and
+// "@@imgpromote-stderr B64" with the last lines of its stderr (for messages only).
 // Payloads are base64. Always exits 0; the status is in those lines.
 @Field static final String SCRIPT = '''#!/bin/sh
 say() { printf '@@imgpromote-%s\\n' "$*"; }
@@ -94,11 +91,6 @@ case "${IMGPROMOTE_STEP_AUTH-}" in
   password) unset IMGPROMOTE_TOKEN ;;
   token) unset IMGPROMOTE_USERNAME IMGPROMOTE_PASSWORD ;;
 esac
-outcome=${IMGPROMOTE_STEP_OUTCOME:-report}
-case "$outcome" in
-  report|stdout) ;;
-  *) fail 1 'internal error: IMGPROMOTE_STEP_OUTCOME is neither report nor stdout' ;;
-esac
 bin=${IMGPROMOTE_STEP_BIN:-imgpromote}
 command -v "$bin" >/dev/null 2>&1 ||
   fail 127 "$bin: not found on this agent (run on the imgpromote agent, or set container: or binary:)"
@@ -108,16 +100,11 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 sub=$1
 shift
-if [ "$outcome" = report ]; then
-  { "$bin" "$sub" "--report-file=$d/report.json" "$@" </dev/null 2>&1; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
-else
-  { "$bin" "$sub" "$@" </dev/null 2>&1 >"$d/out"; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
-fi
+{ "$bin" "$sub" "--report-file=$d/report.json" "$@" </dev/null 2>&1; echo "$?" >"$d/rc"; } | tee "$d/err" >&2
 rc=$(cat "$d/rc" 2>/dev/null)
 case "$rc" in ''|*[!0-9]*) rc=1 ;; esac
 say "status $rc"
 if [ -f "$d/report.json" ]; then say "report $(base64 <"$d/report.json" | tr -d '\\n')"; fi
-if [ -f "$d/out" ]; then say "stdout $(base64 <"$d/out" | tr -d '\\n')"; fi
 say "stderr $(tail -n 20 "$d/err" | base64 | tr -d '\\n')"
 exit 0
 '''
@@ -127,7 +114,7 @@ exit 0
  * mode 'tag': points args.destination at args.source's image on one cluster (imgpromote tag).
  * Both return the digest-pinned destination reference (HOST/REPO@sha256:...).
  * modes 'promote' (args.file), 'plan' (args.file -> args.lock), 'apply' (args.lock): a release;
- * return the list of per-image result Maps (from the CLI's --json).
+ * return the list of per-image result Maps (from the CLI's report file, its --json object).
  * With returnResult: true a Map describing the outcome instead. A failure fails the build (error)
  * unless returnResult is true.
  */
@@ -187,9 +174,6 @@ def call(Map args = [:]) {
         envVars << ('IMGPROMOTE_STEP_ARG_' + i + '=' + argv[i])
     }
     envVars << ('IMGPROMOTE_STEP_BIN=' + (args.binary ?: 'imgpromote'))
-    // copy writes its outcome to --report-file; tag and the release commands have none, so their
-    // stdout (tag's one line, the releases' --json object) is kept apart from stderr and read.
-    envVars << ('IMGPROMOTE_STEP_OUTCOME=' + (mode == 'copy' ? 'report' : 'stdout'))
 
     String label = (args.label ?: defaultLabel(mode, args)) as String
     if (label.length() > 100) {
@@ -577,7 +561,7 @@ List releaseProblems(Map args, String mode) {
     for (Object a in (args.extraArgs ?: [])) {
         String flag = a.toString().split('=', 2)[0]
         if (flag in RELEASE_OWN_FLAGS) {
-            problems << ("extraArgs must not contain ${flag}: the step passes --json itself and has parameters for the rest " +
+            problems << ("extraArgs must not contain ${flag}: the step has parameters for it " +
                          '(file, lock, junit, shard, failFast)').toString()
         }
     }
@@ -616,8 +600,6 @@ List buildReleaseArgv(Map args, String mode) {
     argv.addAll(sideFlags(args))
     if (args.shard) argv << ('--shard=' + args.shard)
     if (args.failFast == true) argv << '--fail-fast'
-    // The per-image outcome: --json on stdout, which the script keeps apart from stderr.
-    argv << '--json'
     if (args.junit) argv << ('--junit=' + args.junit)
     if (mode != 'apply') argv << ('--file=' + args.file)
     if (mode == 'plan') argv << ('--output=' + args.lock)
@@ -670,22 +652,19 @@ List buildArgv(Map args) {
 }
 
 /**
- * The script's own lines: [code (null if none), report (text or null), stdout (text or null), stderr (lines)].
+ * The script's own lines: [code (null if none), report (text or null), stderr (lines)].
  * Only the exact shapes the script prints are read: a prefix followed by digits or base64.
  */
 @NonCPS
 Map parseLines(String lines) {
     Integer code = null
     String reportText = null
-    String stdoutText = null
     String stderrText = ''
     for (String line in (lines ?: '').split('\n')) {
         if (line ==~ /@@imgpromote-status \d{1,3}/) {
             code = line.substring('@@imgpromote-status '.length()).toInteger()
         } else if (line ==~ /@@imgpromote-report [A-Za-z0-9+\/=]*/) {
             reportText = decodeBase64(line.substring('@@imgpromote-report '.length()))
-        } else if (line ==~ /@@imgpromote-stdout [A-Za-z0-9+\/=]*/) {
-            stdoutText = decodeBase64(line.substring('@@imgpromote-stdout '.length()))
         } else if (line ==~ /@@imgpromote-stderr [A-Za-z0-9+\/=]*/) {
             stderrText = decodeBase64(line.substring('@@imgpromote-stderr '.length()))
         }
@@ -694,7 +673,7 @@ Map parseLines(String lines) {
     if (err && err[-1] == '') {
         err = err.subList(0, err.size() - 1)
     }
-    return [code: code, report: reportText, stdout: stdoutText, stderr: err]
+    return [code: code, report: reportText, stderr: err]
 }
 
 /** [ok, exitCode, exitClass, message, stderr] from the status, before the mode reads its outcome. */
@@ -725,6 +704,43 @@ Map failed(Map result, String message) {
     return result
 }
 
+/** The report file as a Map: one whole JSON object, else null (missing, not JSON, or text after it). */
+@NonCPS
+static Map parseReport(Map outcome) {
+    String text = outcome.report as String
+    if (!text?.trim() || !isOneJsonValue(text)) {
+        return null
+    }
+    try {
+        Object parsed = new groovy.json.JsonSlurperClassic().parseText(text)
+        return parsed instanceof Map ? (Map) parsed : null
+    } catch (Exception e) {
+        return null
+    }
+}
+
+/**
+ * A failed run's message: the report's error.message when the CLI wrote one (stderr also carries
+ * text relayed from elsewhere), else stderr's; with a hint when the agent's imgpromote is too old.
+ */
+@NonCPS
+static String failureMessage(Map result, Map outcome, Map report, String mode) {
+    Object reported = report?.error instanceof Map ? report.error.message : null
+    if (reported instanceof CharSequence && reported.toString().trim()) {
+        return reported.toString().trim()
+    }
+    String message = result.message
+    if (outcome.code == 2 && report == null) {
+        if (mode != 'copy' && unknownCommand(outcome.stderr, mode)) {
+            message += " (the imgpromote on this agent predates the ${mode} command: update the agent image or binary:)".toString()
+        } else if (message.contains("'--report-file")) {
+            message += (mode == 'copy' ? ' (the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
+                    : " (the imgpromote on this agent predates ${mode} --report-file, which this step needs: update the agent image or binary:)").toString()
+        }
+    }
+    return message
+}
+
 /**
  * copy: [ok, exitCode, exitClass, reference, digest, message, stderr, report]. The outcome comes
  * from the exit status and the report file only; stderr gives messages when the CLI wrote no
@@ -732,15 +748,7 @@ Map failed(Map result, String message) {
  */
 @NonCPS
 Map copyResult(Map outcome, boolean dryRun) {
-    Map report = null
-    if (outcome.report != null) {
-        try {
-            Object parsed = new groovy.json.JsonSlurperClassic().parseText(outcome.report as String)
-            report = parsed instanceof Map ? (Map) parsed : null
-        } catch (Exception e) {
-            report = null
-        }
-    }
+    Map report = parseReport(outcome)
     Map base = baseResult(outcome)
     Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
                   message: base.message, stderr: base.stderr, report: report]
@@ -749,13 +757,7 @@ Map copyResult(Map outcome, boolean dryRun) {
     }
     int code = outcome.code
     if (code != 0) {
-        Object reported = report?.error instanceof Map ? report.error.message : null
-        if (reported instanceof CharSequence && reported.toString().trim()) {
-            result.message = reported.toString().trim()
-        }
-        if (code == 2 && reported == null && result.message.contains("'--report-file")) {
-            result.message += ' (the imgpromote on this agent predates --report-file, which this step needs: update the agent image or binary:)'
-        }
+        result.message = failureMessage(result, outcome, report, 'copy')
         return result
     }
     Map destination = report?.destination instanceof Map ? (Map) report.destination : null
@@ -776,59 +778,57 @@ Map copyResult(Map outcome, boolean dryRun) {
 }
 
 /**
- * tag: [ok, exitCode, exitClass, reference, digest, message, stderr]. imgpromote tag has no
- * --report-file; on success its stdout (kept apart from stderr by the script) is exactly one line,
- * HOST/PROJECT/NAME@sha256:HEX for the destination's PROJECT/NAME. Anything else is a failure.
+ * tag: [ok, exitCode, exitClass, reference, digest, message, stderr, report]. On success the report
+ * file's `pinned` is HOST/PROJECT/NAME@sha256:HEX for the destination's PROJECT/NAME, and its
+ * destination.digest the same digest; anything else is a failure.
  */
 @NonCPS
 Map tagResult(Map outcome, String destination) {
+    Map report = parseReport(outcome)
     Map base = baseResult(outcome)
     Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
-                  message: base.message, stderr: base.stderr]
-    if (outcome.code == null || outcome.code != 0) {
-        if (outcome.code == 2 && unknownCommand(outcome.stderr, 'tag')) {
-            result.message += ' (the imgpromote on this agent predates the tag command: update the agent image or binary:)'
-        }
+                  message: base.message, stderr: base.stderr, report: report]
+    if (outcome.code == null) {
         return result
     }
+    if (outcome.code != 0) {
+        result.message = failureMessage(result, outcome, report, 'tag')
+        return result
+    }
+    if (report == null || report.error != null) {
+        return failed(result, 'imgpromote tag exited 0 but wrote no report (is the imgpromote on this agent older than the step? It needs tag --report-file)')
+    }
     String repository = destination.substring(0, destination.lastIndexOf(':'))
-    String out = (outcome.stdout ?: '') as String
-    String line = out.endsWith('\n') ? out.substring(0, out.length() - 1) : out
+    String line = text(report.pinned) ?: ''
+    String digest = report.destination instanceof Map ? text(report.destination.digest) : null
     String shape = /[A-Za-z0-9.\-]+(:[0-9]+)?\// + java.util.regex.Pattern.quote(repository) + /@sha256:[0-9a-f]{64}/
-    if (!(line ==~ shape)) {
+    if (!(line ==~ shape) || !line.endsWith('@' + digest)) {
         String shown = line.length() > 200 ? line.substring(0, 200) + '...' : line
-        return failed(result, ("imgpromote tag exited 0 but its output is not the digest-pinned destination HOST/${repository}@sha256:... " +
-                               "(got '${shown}')").toString())
+        return failed(result, ("imgpromote tag exited 0 but its report does not pin the destination HOST/${repository}@sha256:... " +
+                               "(pinned '${shown}', digest ${digest})").toString())
     }
     result.ok = true
     result.message = ''
     result.reference = line
-    result.digest = line.substring(line.lastIndexOf('@') + 1)
+    result.digest = digest
     return result
 }
 
 /**
- * promote / plan / apply: [ok, exitCode, exitClass, message, stderr, images, report]. The release
- * commands have no --report-file: their --json object is their whole stdout, which the script keeps
- * apart from stderr. images: one Map per image (imageResult). Exit 0 needs every image promoted,
- * present or planned; a failure's message is the first failed image's, as the CLI puts it.
+ * promote / plan / apply: [ok, exitCode, exitClass, message, stderr, images, report]. The report
+ * file is the --json object (images: [...]) whenever the CLI reported on the images, also when some
+ * failed; {"error": ...} when it stopped before (a file it could not read, a refused login).
+ * images: one Map per image (imageResult). Exit 0 needs every image promoted, present or planned;
+ * a failure's message is the first failed image's, as the CLI puts it.
  */
 @NonCPS
 Map releaseResult(Map outcome, String mode) {
+    Map report = parseReport(outcome)
     Map base = baseResult(outcome)
     Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, message: base.message, stderr: base.stderr,
-                  images: null, report: null]
-    String out = outcome.stdout as String
-    if (out?.trim() && isOneJsonValue(out)) {
-        try {
-            Object parsed = new groovy.json.JsonSlurperClassic().parseText(out)
-            if (parsed instanceof Map && parsed.images instanceof List && parsed.images.every { it instanceof Map }) {
-                result.report = parsed
-                result.images = parsed.images.collect { imageResult((Map) it) }
-            }
-        } catch (Exception e) {
-            result.report = null
-        }
+                  images: null, report: report]
+    if (report?.images instanceof List && report.images.every { it instanceof Map }) {
+        result.images = report.images.collect { imageResult((Map) it) }
     }
     if (outcome.code == null) {
         return result
@@ -839,14 +839,14 @@ Map releaseResult(Map outcome, String mode) {
         if (bad) {
             Map first = bad.find { it.status == 'failed' } ?: bad[0]
             result.message = "${bad.size()} of ${images.size()} image(s) failed; first: ${first.name}: ${first.message}".toString()
-        } else if (outcome.code == 2 && images == null && unknownCommand(outcome.stderr, mode)) {
-            result.message += " (the imgpromote on this agent predates the ${mode} command: update the agent image or binary:)".toString()
+        } else {
+            result.message = failureMessage(result, outcome, report, mode)
         }
         return result
     }
     if (images == null) {
-        String shown = !out?.trim() ? 'nothing' : "'" + (out.length() > 200 ? out.substring(0, 200) + '...' : out.trim()) + "'"
-        return failed(result, "imgpromote ${mode} exited 0 but its stdout is not the --json report (got ${shown})".toString())
+        String shown = report == null ? 'no report' : "'" + groovy.json.JsonOutput.toJson(report).take(200) + "'"
+        return failed(result, "imgpromote ${mode} exited 0 but its report file is not the per-image report (got ${shown})".toString())
     }
     if (bad) {
         return failed(result, "imgpromote ${mode} exited 0 but ${bad.size()} image(s) are not done: ".toString() +
