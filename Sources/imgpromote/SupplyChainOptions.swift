@@ -45,9 +45,7 @@ struct SupplyChainOptions: ParsableArguments {
     func policy() throws -> SignaturePolicy? {
         guard !requireSignature.isEmpty else { return nil }
         let keys = try requireSignature.map { path -> PublicKey in
-            guard let bytes = LocalFile.read(path, limit: 1 << 20) else {
-                throw CLIError.usage("--require-signature: cannot read \(path)")
-            }
+            let bytes = try readInputFile(path, what: "--require-signature key", limit: 1 << 20)
             do {
                 return try PublicKey(pem: String(decoding: bytes, as: UTF8.self))
             } catch {
@@ -60,7 +58,7 @@ struct SupplyChainOptions: ParsableArguments {
     /// The record key; its password only ever comes from the environment.
     func signingKey(environment: [String: String]) throws -> PrivateKey? {
         guard let path = recordKey else { return nil }
-        guard let bytes = LocalFile.read(path, limit: 1 << 20) else { throw CLIError.usage("--record-key: cannot read \(path)") }
+        let bytes = try readInputFile(path, what: "--record-key key", limit: 1 << 20)
         let password = [environment["IMGPROMOTE_RECORD_KEY_PASSWORD"], environment["COSIGN_PASSWORD"]].compactMap { $0 }.first
         do {
             return try PrivateKey(pem: String(decoding: bytes, as: UTF8.self), password: password)

@@ -237,6 +237,16 @@ final class ReportFileTests: XCTestCase {
             XCTAssertEqual(r.exitCode, 2, r.stderrText)
             XCTAssertEqual(r.stderrText, "imgpromote: cannot read the \(what) \(path): \(reason)\n")
         }
+        // The supply-chain keys too, before any request (port 1 would refuse the connection).
+        let keyCases: [(String, String, String)] = [
+            ("--require-signature", dir.file("absent.pem"), "No such file or directory"),
+            ("--record-key", dir.path, "Is a directory"),
+        ]
+        for (flag, path, reason) in keyCases {
+            let r = try await imgpromote(["copy", flag, path, "127.0.0.1:1/a:1", "127.0.0.1:1/b:1"])
+            XCTAssertEqual(r.exitCode, 2, r.stderrText)
+            XCTAssertEqual(r.stderrText, "imgpromote: cannot read the \(flag) key \(path): \(reason)\n")
+        }
         if getuid() != 0 {   // root reads any file
             let locked = dir.file("locked.yaml")
             try FileSystem.write("images: []\n", to: locked, mode: 0o000)
