@@ -34,7 +34,14 @@ extension ReleaseEngine {
                                  destinationRepository: request.destination.repository,
                                  tags: request.destination.tag.map { [$0] } ?? [], platform: request.platform, hooks: hooks)
         await declareScopes([image], destination: true)
-        let (resolved, report, _) = try await promoteOne(image, fetchPinned: true)
+        let outcome: (ResolvedImage, PromotionReport?, ReleaseImageStatus)
+        do {
+            outcome = try await promoteOne(image, fetchPinned: true)
+        } catch {
+            await pool.cancelAll()   // the image failed: stop its blobs still streaming (pool tasks are unstructured)
+            throw error
+        }
+        let (resolved, report, _) = outcome
         guard var report else { throw RegistryError(.other, "\(request.source): the engine returned no report") }
         // The source as the user named it: by tag when it had one, else by the digest promoted.
         report.source.reference = "\(source.host)/\(request.source.repository)"
