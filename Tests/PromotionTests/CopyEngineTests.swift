@@ -152,8 +152,9 @@ final class CopyEngineTests: XCTestCase {
     func testEachPlatformIsPushedAsSoonAsItsOwnBlobsAreInIndexAfterTagLast() async throws {
         let (index, amd, arm) = seedIndex()
         let slowArm = SHA256.digest(FakeImage.blob("arm"))
-        // arm64's manifest is slow to fetch and one of its layers slow to upload.
-        src.delay(.milliseconds(150)) { $0.op == .getManifest && $0.reference == arm.digest }
+        // Both child manifests take a while to fetch, arm64's longer; one of its layers is slow to upload.
+        src.delay(.milliseconds(50)) { $0.op == .getManifest && $0.reference == amd.digest }
+        src.delay(.milliseconds(200)) { $0.op == .getManifest && $0.reference == arm.digest }
         dst.delay(.milliseconds(300)) { $0.op == .upload && $0.reference == slowArm }
         _ = try await copy(try request("src.example:5000/dev/m:2.0", "dst.example:5000/prod/m:2.0"))
         let srcLog = src.events, dstLog = dst.events
