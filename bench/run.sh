@@ -103,9 +103,16 @@ start_proxy src20 src 20
 start_proxy dst20 dst 20
 
 echo "bench: generating and seeding images" >&2
-python3 "$ROOT/bench/make-image.py" "$WORK/cold" v1 --layers 5x100M --seed 11 >/dev/null
-python3 "$ROOT/bench/make-image.py" "$WORK/index" v1 --layers 4x25M --platforms linux/amd64,linux/arm64 --seed 12 >/dev/null
-imgs="cold index"
+# Only the images the chosen scenarios copy (SCENARIOS="index index20" needs no 500 MiB cold image).
+imgs=""
+if [[ " $SCENARIOS " =~ \ (cold|noop|same) ]]; then
+    python3 "$ROOT/bench/make-image.py" "$WORK/cold" v1 --layers 5x100M --seed 11 >/dev/null
+    imgs="cold"
+fi
+if [[ " $SCENARIOS " == *" index"* ]]; then
+    python3 "$ROOT/bench/make-image.py" "$WORK/index" v1 --layers 4x25M --platforms linux/amd64,linux/arm64 --seed 12 >/dev/null
+    imgs="$imgs index"
+fi
 if [[ " $SCENARIOS " == *" big "* ]]; then
     python3 "$ROOT/bench/make-image.py" "$WORK/big" v1 --layers 1x1G --seed 13 >/dev/null
     imgs="$imgs big"
@@ -116,8 +123,10 @@ for img in $imgs; do
 done
 # The same push through the delaying proxy finds every blob present and uploads nothing, but teaches
 # skopeo's cache that the blobs live behind that address too (its warm case for same20).
-skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/cold:v1" \
-    "docker://127.0.0.1:${PORT[src20]}/bench/cold:v1" >/dev/null
+if [[ " $imgs " == *" cold "* ]]; then
+    skopeo copy --all --policy "$WORK/policy.json" --dest-tls-verify=false "oci:$WORK/cold:v1" \
+        "docker://127.0.0.1:${PORT[src20]}/bench/cold:v1" >/dev/null
+fi
 
 mkdir -p "$WORK/warm-cache"; cp -a "$SKOPEO_CACHE/." "$WORK/warm-cache/"
 
@@ -134,14 +143,14 @@ measure() {
     # Wall time from bash's microsecond clock (GNU time's %e has 10 ms steps: too coarse for a
     # no-op); GNU time for peak RSS.
     local t0=$EPOCHREALTIME
-    if ! /usr/bin/time -f "%M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
+    if ! /usr/bin/time -f "%M %U %S" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
         echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1
     fi
-    local t1=$EPOCHREALTIME wall rss
+    local t1=$EPOCHREALTIME wall rss user sys
     wall=$(echo "$t1 - $t0" | bc -l)
-    read -r rss < "$WORK/time"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
-        "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" >> "$RESULTS"
+    read -r rss user sys < "$WORK/time"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
+        "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" "$(echo "$user + $sys" | bc -l)" >> "$RESULTS"
 }
 
 src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
@@ -150,7 +159,8 @@ src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
 # (POST + monolithic PUT streamed from the file with -T, 5 in parallel): no source GET, no hashing.
 # Measured in the rotation of the cold scenarios, directly and through the +20 ms proxy, so it sees
 # the same machine state as the tools.
-cold_layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
+cold_layers=""
+[ -d "$WORK/cold" ] && cold_layers=$(python3 -c "import json; d='$WORK/cold'; top=json.load(open(d+'/index.json'))['manifests'][0]['digest'][7:]; m=json.load(open(d+'/blobs/sha256/'+top)); print(' '.join(l['digest'] for l in m['layers']))")
 ceiling() {   # ceiling SCENARIO REGISTRY_OR_PROXY
     local uploads=() blob t0 t1
     sync
@@ -165,7 +175,7 @@ ceiling() {   # ceiling SCENARIO REGISTRY_OR_PROXY
     done
     for u in "${uploads[@]}"; do wait "$u"; done
     t1=$EPOCHREALTIME
-    printf '%s\tcurl-ceiling\t%s\t0\t0\t5\n' "$1" "$(echo "$t1 - $t0" | bc -l)" >> "$RESULTS"
+    printf '%s\tcurl-ceiling\t%s\t0\t0\t5\t0\n' "$1" "$(echo "$t1 - $t0" | bc -l)" >> "$RESULTS"
 }
 
 for scenario in $SCENARIOS; do
@@ -204,8 +214,8 @@ python3 - "$RESULTS" <<'PY'
 import statistics, sys, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    sc, tool, wall, rss, req, ups = line.rstrip("\n").split("\t")
-    rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups)))
+    sc, tool, wall, rss, req, ups, cpu = line.rstrip("\n").split("\t")
+    rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups), float(cpu)))
 names = {"cold": "cold copy, 5 x 100 MiB layers", "cold20": "cold copy, 5 x 100 MiB, +20 ms each way",
          "index": "2-platform index (4 x 25 MiB each, 1 shared)", "index20": "2-platform index, +20 ms each way",
          "noop": "no-op rerun (tag already there)", "noop20": "no-op rerun, +20 ms each way",
@@ -233,6 +243,10 @@ for sc, where in (("cold", "directly"), ("cold20", "through the +20 ms proxy")):
             f"imgpromote's cold copy (GET from the source as well) takes {ta/tc:.2f}x that ({(ta/tc-1)*100:+.0f}%)")
     if b: line += f"; skopeo takes {statistics.median(x[0] for x in b)/tc:.2f}x"
     print(line + ".")
+cpu = [f"{names[sc]}: imgpromote {statistics.median(x[4] for x in rows[(sc, 'imgpromote')]):.2f} s, "
+       f"skopeo {statistics.median(x[4] for x in rows[(sc, 'skopeo')]):.2f} s"
+       for sc in names if (sc, "imgpromote") in rows and (sc, "skopeo") in rows]
+if cpu: print("\nCPU (user + system, median of the copying process): " + "; ".join(cpu) + ".")
 runs = max(len(v) for v in rows.values())
 print(f"\n{runs} runs per tool and scenario, tools alternating; median wall time (ratio of the medians; the range pairs each run with the other tool's run next to it); GNU time peak RSS; loopback, docker-registry 2.8.2, skopeo 1.9.3. "
       "skopeo runs with an empty blob-info cache, as in an ephemeral agent pod, except in the warm-cache rows.")

@@ -22,6 +22,8 @@ public protocol RegistryEndpoint: Sendable {
                   to repository: String, session: String?, progress: (@Sendable (Int64) -> Void)?) async throws
     /// Every tag of `repository` (all pages of `/tags/list`).
     func tags(repository: String) async throws -> [String]
+    /// Removes a tag, not its manifest; throws when the registry refuses (many only delete by digest).
+    func deleteTag(repository: String, tag: String) async throws
 }
 
 extension RegistryClient: RegistryEndpoint {

@@ -84,15 +84,14 @@ struct CopyCommand: AsyncParsableCommand {
             if let s = destSide.session { sessions.append(s) }
 
             let progress = ProgressRenderer(quiet: global.quiet || json)
-            let promoter = Promoter(source: srcSide.client, destination: destSide.client,
-                                    events: { progress.handle($0) })
             var request = PromotionRequest(source: srcSide.reference, destination: destSide.reference,
                                            platform: platform, jobs: jobs, dryRun: dryRun,
                                            hooks: try await supplyChain.hooks(source: srcSide, destination: destSide, jobs: jobs,
                                                                                quiet: global.quiet || json,
                                                                                environment: environment))
             if !noPreflight { request.hooks.preflight = permissionPreflight(source: srcSide, destination: destSide) }
-            let report = try await promoter.promote(request)
+            let report = try await ReleaseEngine.copy(request, source: srcSide.client, destination: destSide.client,
+                                                      events: { progress.handle($0) })
             progress.finish()
             try output(report)
         } catch {

@@ -217,6 +217,32 @@ final class PromotionTests: XCTestCase {
         XCTAssertEqual(promoted, image.digest)
     }
 
+    /// An image with several destination tags whose last tag write is refused: the tag that pointed at an
+    /// older image points at it again, and the one docker-registry cannot delete is named in the error.
+    func testRefusedLaterTagPutsBackTheEarlierTagsAndNamesWhatCouldNotBeUndone() async throws {
+        let a = try await registry(), b = try await registry()
+        let image = TestImage.random(layerSizes: [32 << 10], seed: 21)
+        let old = TestImage.random(layerSizes: [16 << 10], seed: 22)
+        try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "2.0")
+        try await ImageSeeder.pushAsync(old, to: b.baseURL, repository: "dev/app", tag: "1.0")
+        let denied = "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access to the resource is denied\"}]}"
+        let front = try proxy(b, rules: [.init(method: "PUT", pathContains: "/manifests/latest", fault: .status(403, body: denied))])
+        let file = dir.file("release.yaml")
+        try FileSystem.write("source: {registry: \"\(a.host)\"}\ndestination: {registry: \"\(front.authority)\"}\n"
+                             + "images:\n  - source: dev/app:2.0\n    tags: [1.0, stable, latest]\n", to: file)
+        let r = try await imgpromote(["promote", "--src-tls-verify=false", "--dest-tls-verify=false", "-f", file])
+        XCTAssertEqual(r.exitCode, 4, r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("put back tag 1.0"), r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("tag stable still points at the new image (complete"), r.stderrText)
+        XCTAssertTrue(r.stderrText.contains("does not delete tags"), r.stderrText)
+        let restored = try await skopeoDigest("\(b.host)/dev/app:1.0")
+        XCTAssertEqual(restored, old.digest, "the earlier tag is back on its previous image")
+        let left = try await skopeoDigest("\(b.host)/dev/app:stable")
+        XCTAssertEqual(left, image.digest, "as the error says: complete, and still there")
+        let latest = try await skopeoDigest("\(b.host)/dev/app:latest")
+        XCTAssertNil(latest)
+    }
+
     func testHtpasswdRegistriesWithAuthFiles() async throws {
         let a = try await registry(.htpasswd(users: ["dev": "dev-secret"]))
         let b = try await registry(.htpasswd(users: ["prod": "prod-secret"]))

@@ -6,7 +6,7 @@ import Promotion
 /// content-addressed, verifies every digest, refuses manifests whose blobs or children are missing,
 /// records every request in order, and fails or slows down requests on demand.
 final class FakeRegistry: RegistryEndpoint, Sendable {
-    enum Op: String, Sendable { case headManifest, getManifest, putManifest, headBlob, mount, upload, getBlob, tags }
+    enum Op: String, Sendable { case headManifest, getManifest, putManifest, headBlob, mount, upload, getBlob, tags, deleteTag }
 
     struct Request: Sendable, Equatable, CustomStringConvertible {
         var op: Op
@@ -199,6 +199,13 @@ final class FakeRegistry: RegistryEndpoint, Sendable {
 
     func tags(repository: String) async throws -> [String] {
         try await handle(Request(op: .tags, repository: repository, reference: "")) { tagNames(repository: repository) }
+    }
+
+    /// OCI 1.1 tag deletion; `fail(_:when:)` on `.deleteTag` plays a registry that refuses it.
+    func deleteTag(repository: String, tag: String) async throws {
+        try await handle(Request(op: .deleteTag, repository: repository, reference: tag)) {
+            _ = state.withLock { $0.manifests[repository]?.removeValue(forKey: tag) }
+        }
     }
 }
 

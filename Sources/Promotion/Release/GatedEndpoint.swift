@@ -60,4 +60,8 @@ public struct GatedEndpoint: RegistryEndpoint {
     public func tags(repository: String) async throws -> [String] {
         try await gate.run { try await inner.tags(repository: repository) }
     }
+
+    public func deleteTag(repository: String, tag: String) async throws {
+        try await gate.run { try await inner.deleteTag(repository: repository, tag: tag) }
+    }
 }

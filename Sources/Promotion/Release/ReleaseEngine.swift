@@ -15,11 +15,15 @@ public final class ReleaseEngine: Sendable {
     let destination: any RegistryEndpoint
     let options: ReleaseOptions
     let pool = BlobPool()
+    /// Progress as it happens (`copy` renders it; a release reports per image instead).
+    let events: @Sendable (PromotionEvent) -> Void
 
-    public init(source: any RegistryEndpoint, destination: any RegistryEndpoint, options: ReleaseOptions = ReleaseOptions()) {
+    public init(source: any RegistryEndpoint, destination: any RegistryEndpoint, options: ReleaseOptions = ReleaseOptions(),
+                events: @escaping @Sendable (PromotionEvent) -> Void = { _ in }) {
         self.source = source
         self.destination = destination
         self.options = options
+        self.events = events
     }
 
     var sameRegistry: Bool { source.host == destination.host }
@@ -46,7 +50,7 @@ public final class ReleaseEngine: Sendable {
     }
 
     /// One token per side covers the whole release: every repository is declared before the first request.
-    private func declareScopes(_ images: [ReleaseImage], destination withDestination: Bool) async {
+    func declareScopes(_ images: [ReleaseImage], destination withDestination: Bool) async {
         for image in images {
             await source.declare(repository: image.sourceRepository, actions: ["pull"])
             guard withDestination else { continue }
@@ -116,7 +120,7 @@ public final class ReleaseEngine: Sendable {
     }
 
     /// Source reference → promoted digest, with platform selection and the expected-digest check; runs
-    /// the preflight alongside and the source check after, as `Promoter` does.
+    /// the preflight alongside and the source check after.
     private func resolve(_ image: ReleaseImage, fetchPinned: Bool = false) async throws -> Resolution {
         async let preflight: Void = { if let p = image.hooks.preflight { try await p() } }()
         let resolution: Resolution
@@ -170,8 +174,22 @@ public final class ReleaseEngine: Sendable {
             var bytes = PromotionReport.Bytes()
             var plan: [PromotionReport.PlannedBlob] = []
             var manifests: [String] = []
+            /// Manifests of the tree not fetched yet (the top is known before landing starts).
+            var unknownManifests = 1
+            var knownBlobs = Set<String>()
+            var knownBytes: Int64 = 0
         }
         let fields = Locked(Fields())
+
+        /// One more manifest of the image's tree is known: returns the whole tree's unique blobs and
+        /// bytes once it was the last one (for the `.planned` event; blobs have started before).
+        func discovered(_ document: ManifestDocument) -> (blobs: Int, bytes: Int64)? {
+            fields.withLock { f in
+                for b in document.blobs where f.knownBlobs.insert(b.digest).inserted { f.knownBytes += b.size }
+                f.unknownManifests += Set(document.children.map(\.digest)).count - 1
+                return f.unknownManifests == 0 ? (f.knownBlobs.count, f.knownBytes) : nil
+            }
+        }
 
         /// False when this image already counted the digest (a layer shared by two platforms).
         func claim(_ digest: String) -> Bool { fields.withLock { $0.claimed.insert(digest).inserted } }
@@ -193,7 +211,9 @@ public final class ReleaseEngine: Sendable {
         func pushed(_ digest: String) { fields.withLock { $0.manifests.append(digest) } }
     }
 
-    private func promoteOne(_ image: ReleaseImage) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus) {
+    /// `fetchPinned`: read a pinned source manifest alongside the destination HEADs (`copy` reports what
+    /// it promotes before deciding anything) instead of only when the destination lacks it.
+    func promoteOne(_ image: ReleaseImage, fetchPinned: Bool = false) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus) {
         let dst = image.destinationRepository
         // The destination tags are asked about while the source is resolved: a no-op costs one round trip.
         let heads = Task { () async throws -> [RegistryClient.ManifestHead?] in
@@ -208,13 +228,14 @@ public final class ReleaseEngine: Sendable {
         }
         let resolution: Resolution
         do {
-            resolution = try await resolve(image)
+            resolution = try await resolve(image, fetchPinned: fetchPinned)
         } catch {
             heads.cancel()
             throw error
         }
         var resolved = resolution.resolved
         let digest = resolved.digest
+        events(.resolved(digest: digest, mediaType: resolved.mediaType, platforms: max(resolved.platforms.count, 1)))
         var tagHeads = try await heads.value
         if image.tags.isEmpty { tagHeads = [try await destination.headManifest(repository: dst, reference: digest)] }
         if tagHeads.allSatisfy({ $0?.digest == digest }) {
@@ -223,6 +244,7 @@ public final class ReleaseEngine: Sendable {
             var report = makeReport(image, resolved)
             report.dryRun = options.dryRun
             report.alreadyPresent = true
+            events(.alreadyPresent(digest: digest))
             if let whenPresent = image.hooks.whenPresent, !options.dryRun {
                 // Attachments added to the source since still travel. An index's children are known from
                 // its manifest; a pinned index the source was not asked about yet is read once for them.
@@ -248,6 +270,7 @@ public final class ReleaseEngine: Sendable {
         let document = top!
         let tally = Tally()
         var attachments: AttachmentCounts?
+        if let total = tally.discovered(document) { events(.planned(blobs: total.blobs, bytes: total.bytes)) }
         try await land(document, image: image, tally: tally, depth: 0)
 
         if !options.dryRun {
@@ -260,11 +283,10 @@ public final class ReleaseEngine: Sendable {
             } else {
                 tally.pushed(digest)
             }
-            // Tags last, and only while the release still runs (`--fail-fast` may have stopped it).
-            for reference in references {
-                try Task.checkCancellation()
-                try await destination.putManifest(repository: dst, reference: reference, document: document)
-            }
+            // Tags last, and only while the release still runs (`--fail-fast` may have stopped it); once
+            // the first is written the others follow, or those written are put back.
+            try Task.checkCancellation()
+            try await writeTags(references, before: tagHeads, document: document, repository: dst)
         }
         tally.fields.withLock { f in
             report.blobs = f.blobs
@@ -297,10 +319,12 @@ public final class ReleaseEngine: Sendable {
                 for child in children {
                     group.addTask {
                         let doc = try await self.source.manifest(repository: image.sourceRepository, reference: child.digest)
+                        if let total = tally.discovered(doc) { self.events(.planned(blobs: total.blobs, bytes: total.bytes)) }
                         try await self.land(doc, image: image, tally: tally, depth: depth + 1)
                         if !self.options.dryRun {
                             try await self.destination.putManifest(repository: image.destinationRepository,
                                                                    reference: doc.digest, document: doc)
+                            self.events(.manifestPushed(digest: doc.digest, reference: doc.digest))
                         }
                         tally.pushed(doc.digest)
                     }
@@ -316,7 +340,11 @@ public final class ReleaseEngine: Sendable {
                 let counted = tally.claim(blob.digest)
                 group.addTask {
                     let action = try await self.obtain(blob, for: image)
-                    if counted { tally.record(blob, action) }
+                    guard counted else { return }
+                    tally.record(blob, action)
+                    if !self.options.dryRun || action == .skipped {
+                        self.events(.blobDone(digest: blob.digest, size: blob.size, action: action))
+                    }
                 }
             }
             try await group.waitForAll()
@@ -361,21 +389,28 @@ public final class ReleaseEngine: Sendable {
         }
         if try await destination.headBlob(repository: dst, digest: blob.digest) != nil { return .skipped }
         if options.dryRun { return sameRegistry ? .mounted : .copied }
+        events(.blobStarted(digest: blob.digest, size: blob.size))
         try await destination.copyBlob(blob, from: source, sourceRepository: image.sourceRepository, to: dst,
-                                       session: nil, progress: nil)
+                                       session: nil, progress: progress(blob))
         return .copied
     }
 
     private func mount(_ blob: Descriptor, into image: ReleaseImage, from repository: String) async throws -> BlobAction {
         if options.dryRun { return .mounted }
+        events(.blobStarted(digest: blob.digest, size: blob.size))
         switch try await destination.mount(repository: image.destinationRepository, digest: blob.digest, from: repository) {
         case .mounted:
             return .mounted
         case .uploadSession(let location):
             // The registry would not mount (the holder lost it, or refuses cross-repository mounts): stream it.
             try await destination.copyBlob(blob, from: source, sourceRepository: image.sourceRepository,
-                                           to: image.destinationRepository, session: location, progress: nil)
+                                           to: image.destinationRepository, session: location, progress: progress(blob))
             return .copied
         }
+    }
+
+    private func progress(_ blob: Descriptor) -> @Sendable (Int64) -> Void {
+        let events = self.events
+        return { events(.blobProgress(digest: blob.digest, bytes: $0, size: blob.size)) }
     }
 }
