@@ -126,6 +126,33 @@ final class ReleaseTests: XCTestCase {
                        plain.stderrText)
     }
 
+    /// A later release adds app3 on the base app1 and app2 took in an earlier run: the base is mounted
+    /// from their repositories (known from the manifests read to see they are there), not uploaded.
+    func testARerunMountsTheBaseAnEarlierRunPushedInsteadOfUploadingIt() async throws {
+        let a = try await registry(), b = try await registry()
+        let (base, apps) = try await seedApps(a)
+        let first = try await release("promote", ["-f", try appsFile(a, b, count: 2)])
+        XCTAssertEqual(first.exitCode, 0, first.stderrText)
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(base.digest)", status: 201), 1)
+        let uploadsBefore = b.count(method: "PUT", pathContains: "/blobs/uploads/")
+
+        let r = try await release("promote", ["-f", try appsFile(a, b, count: 3), "--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(try json(r).map { $0["status"] as? String }, ["present", "present", "promoted"])
+        let seen = try await skopeoDigest("\(b.host)/prod/app3:1.0")
+        XCTAssertEqual(seen, apps[2].digest, "skopeo sees app3")
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(base.digest)", status: 201), 1, "the base did not cross again")
+        let mounts = b.accessLog().filter { $0.method == "POST" && $0.path.contains("mount=\(base.digest)") && $0.status == 201 }
+        XCTAssertEqual(mounts.count, 2, "app2 in the first run, app3 now: \(mounts)")
+        XCTAssertTrue(mounts.last.map { $0.path.contains("/v2/prod/app3/") && ($0.path.contains("from=prod%2Fapp") || $0.path.contains("from=prod/app")) } ?? false,
+                      "\(mounts)")
+        // Only app3's own layer and config were uploaded.
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "/blobs/uploads/") - uploadsBefore, 2)
+        let app3 = try json(r)[2]
+        XCTAssertEqual((app3["blobs"] as? [String: Any])?["mounted"] as? Int, 1, "\(app3)")
+        XCTAssertEqual((app3["blobs"] as? [String: Any])?["copied"] as? Int, 2, "\(app3)")
+    }
+
     func testAFailingImageAmongGoodOnesIsReportedAndGetsNoTag() async throws {
         let a = try await registry(), b = try await registry()
         let (_, apps) = try await seedApps(a)
