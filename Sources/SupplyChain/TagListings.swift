@@ -26,13 +26,9 @@ public final class TagListings: Sendable {
         try await listing(client: client, repository: repository).value
     }
 
-    /// Starts listing `repository` now (beside the manifest reads), unless a listing is already kept;
-    /// `run` wraps the request (the registry's request gate).
-    public func prefetch(client: RegistryClient, repository: String,
-                         run: @escaping @Sendable (@escaping @Sendable () async throws -> [String]?) async throws -> [String]?) {
-        _ = listing(client: client, repository: repository) {
-            try await run { try await Self.list(client: client, repository: repository) }
-        }
+    /// Starts listing `repository` now (beside the manifest reads), unless a listing is already kept.
+    public func prefetch(client: RegistryClient, repository: String) {
+        _ = listing(client: client, repository: repository)
     }
 
     /// Keeps a complete listing the caller already read (every page), e.g. for tag selection.
@@ -59,6 +55,22 @@ public final class TagListings: Sendable {
             return nil
         }
     }
+
+    /// Asks `repository`'s registry now whether it has a referrers API, so the images' lookups do not
+    /// wait for a first image to ask. The subject is the empty blob's digest: a registry with the API
+    /// answers any valid digest with a (here empty) index, never 404 (OCI distribution spec); a plain 404,
+    /// 405 or 501 means no API and spares every image its query. Any other answer leaves each image to ask.
+    public func probeReferrers(client: RegistryClient, repository: String) {
+        let started: Bool = referrers.withLock { $0[client.host] == nil }
+        guard started else { return }
+        Task {
+            _ = try? await referrers(host: client.host) {
+                try await client.referrers(repository: repository, digest: Self.emptyBlobDigest)
+            }
+        }
+    }
+
+    static let emptyBlobDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
     /// The referrers query `query`, unless `host` already answered that it has no referrers API (nil:
     /// use the fallback tag). The first caller per host asks; callers arriving meanwhile wait for its

@@ -174,10 +174,12 @@ struct ReleaseRunner {
         if !isPlan, !options.dryRun, options.supplyChain.selection != .none {
             // Each image's attachment lookup needs its repository's tag list: read them beside the
             // manifest GETs rather than after them (a no-op rerun is then one round trip per image).
-            let client = source.client, gate = sourceEndpoint.gate
+            // Like every attachment lookup they bypass the gate: queued behind the images' own requests
+            // they would add round trips at a distance.
             var listed = Set<String>()
             for case .image(let image, _, _) in items where listed.insert(image.sourceRepository).inserted {
-                tagListings.prefetch(client: client, repository: image.sourceRepository) { list in try await gate.run(list) }
+                if listed.count == 1 { tagListings.probeReferrers(client: source.client, repository: image.sourceRepository) }
+                tagListings.prefetch(client: source.client, repository: image.sourceRepository)
             }
         }
         let engine = ReleaseEngine(source: sourceEndpoint, destination: destinationEndpoint,
