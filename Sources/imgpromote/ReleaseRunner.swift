@@ -176,11 +176,14 @@ struct ReleaseRunner {
             // manifest GETs rather than after them (a no-op rerun is then one round trip per image).
             // Like every attachment lookup they bypass the gate: queued behind the images' own requests
             // they would add round trips at a distance.
-            var listed = Set<String>()
-            for case .image(let image, _, _) in items where listed.insert(image.sourceRepository).inserted {
-                if listed.count == 1 { tagListings.probeReferrers(client: source.client, repository: image.sourceRepository) }
-                tagListings.prefetch(client: source.client, repository: image.sourceRepository)
+            var repositories: [String] = [], seen = Set<String>()
+            for case .image(let image, _, _) in items where seen.insert(image.sourceRepository).inserted {
+                repositories.append(image.sourceRepository)
+                // Every repository in the first token, as the engine would declare them.
+                await source.client.declare(repository: image.sourceRepository, actions: ["pull"])
             }
+            if let first = repositories.first { tagListings.probeReferrers(client: source.client, repository: first) }
+            for repository in repositories { tagListings.prefetch(client: source.client, repository: repository) }
         }
         let engine = ReleaseEngine(source: sourceEndpoint, destination: destinationEndpoint,
                                    options: ReleaseOptions(failFast: options.failFast, dryRun: options.dryRun || isPlan,
