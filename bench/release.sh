@@ -8,9 +8,12 @@
 #   BASE_MIB=2 APP_MIB=1 APPS_PER_BASE=2 RUNS=1 SCENARIOS="cold noop" bench/release.sh   # a smoke run
 #   IMGPROMOTE_ARGS="--jobs 16" bench/release.sh      # extra imgpromote flags
 #
-# Columns: median wall time per tool, the destination's requests (access log) and its blob upload
-# requests (PUT/PATCH on /blobs/uploads/), against the release's unique blob count. Everything it
-# starts it stops; all traffic stays on 127.0.0.1.
+#   RUNS=9 SCENARIOS=noop BASE_MIB=2 APP_MIB=0.2 bench/release.sh   # only the no-op rerun, small and quick
+#
+# Columns: median wall time per tool (and the range of the runs), the destination's and the source's
+# requests (access logs) and the destination's blob upload requests (PUT/PATCH on /blobs/uploads/),
+# against the release's unique blob count. Scenarios: cold, cold20, noop, noop20 (SCENARIOS picks).
+# Everything it starts it stops; all traffic stays on 127.0.0.1.
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -131,13 +134,13 @@ export XDG_DATA_HOME="$WORK/xdg"   # skopeo's blob-info cache: emptied before ev
 RESULTS="$WORK/results.tsv"; : > "$RESULTS"
 measure() {   # measure SCENARIO TOOL -- command...
     local scenario=$1 tool=$2; shift 3
-    local before ups; before=$(requests dst); ups=$(upload_requests dst)
+    local before ups src; before=$(requests dst); ups=$(upload_requests dst); src=$(requests src)
     sync
     local t0=$EPOCHREALTIME
     if ! "$@" >"$WORK/out" 2>"$WORK/err"; then echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1; fi
     local t1=$EPOCHREALTIME
-    printf '%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$(echo "$t1 - $t0" | bc -l)" \
-        "$(( $(requests dst) - before ))" "$(( $(upload_requests dst) - ups ))" >> "$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$(echo "$t1 - $t0" | bc -l)" \
+        "$(( $(requests dst) - before ))" "$(( $(upload_requests dst) - ups ))" "$(( $(requests src) - src ))" >> "$RESULTS"
 }
 skopeo_loop() {   # skopeo_loop SRC DST
     for app in $APPS; do
@@ -175,12 +178,12 @@ python3 - "$RESULTS" "$UNIQUE_BLOBS" "$UNIQUE_BYTES" "$(echo $APPS | wc -w)" <<'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    sc, tool, wall, req, ups = line.rstrip("\n").split("\t")
-    rows[(sc, tool)].append((float(wall), int(req), int(ups)))
+    sc, tool, wall, req, ups, src = line.rstrip("\n").split("\t")
+    rows[(sc, tool)].append((float(wall), int(req), int(ups), int(src)))
 names = {"cold": "cold release", "cold20": "cold release, +20 ms each way",
          "noop": "no-op rerun", "noop20": "no-op rerun, +20 ms each way"}
-print("| scenario | imgpromote s | skopeo sync s | sync/imgpromote | skopeo copy loop s | loop/imgpromote | dest requests imgpromote / sync / loop | blob uploads imgpromote / sync / loop |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario | imgpromote s | skopeo sync s | sync/imgpromote | skopeo copy loop s | loop/imgpromote | dest requests imgpromote / sync / loop | source requests imgpromote / sync / loop | blob uploads imgpromote / sync / loop |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for sc, label in names.items():
     a = rows.get((sc, "imgpromote"))
     if not a: continue
@@ -189,8 +192,10 @@ for sc, label in names.items():
     ta, tb, tc = med(a, 0), med(b, 0), med(c, 0)
     ratio = lambda t: f"{t / max(ta, 0.001):.2f}x" if t == t else "–"
     num = lambda r, i: f"{med(r, i):.0f}" if r else "–"
-    secs = lambda t: f"{t:.2f}" if t == t else "–"
-    print(f"| {label} | {ta:.2f} | {secs(tb)} | {ratio(tb)} | {secs(tc)} | {ratio(tc)} | {num(a,1)} / {num(b,1)} / {num(c,1)} | {num(a,2)} / {num(b,2)} / {num(c,2)} |")
+    span = lambda r: f" ({min(x[0] for x in r):.2f}–{max(x[0] for x in r):.2f})" if len(r) > 1 else ""
+    secs = lambda t, r: f"{t:.2f}{span(r)}" if t == t else "–"
+    print(f"| {label} | {secs(ta, a)} | {secs(tb, b)} | {ratio(tb)} | {secs(tc, c)} | {ratio(tc)} | {num(a,1)} / {num(b,1)} / {num(c,1)} "
+          f"| {num(a,3)} / {num(b,3)} / {num(c,3)} | {num(a,2)} / {num(b,2)} / {num(c,2)} |")
 print(f"\n{sys.argv[4]} images, {sys.argv[2]} unique blobs ({int(sys.argv[3]) / 2**20:.0f} MiB); median of the runs; "
       "loopback docker-registry; skopeo with an empty blob-info cache before every run.")
 PY

@@ -19,6 +19,10 @@ extension RegistryClient {
         case listed([Descriptor])
         /// No referrers API here (404, 400, 405, 501): use the `sha256-HEX` fallback tag.
         case unsupported
+        /// As `unsupported`, and the answer speaks for the whole registry: a 404 that is not a
+        /// distribution error (the route does not exist; a registry with the API never answers 404 for a
+        /// repository it has, OCI distribution spec), 405 or 501. Later queries to this host may be skipped.
+        case unsupportedByRegistry
     }
 
     /// `GET /v2/NAME/referrers/DIGEST`, following `Link` pages (bounded).
@@ -42,7 +46,13 @@ extension RegistryClient {
                 all += index.manifests.filter { ImageReference.isValidDigest($0.digest) }
                 next = try Self.nextPage(link: response.headers["Link"], host: host, scheme: knownScheme,
                                          repository: repository, listing: "referrers list")
-            case 404 where pages == 1, 400 where pages == 1, 405, 501:
+            case 404 where pages == 1:
+                // `NAME_UNKNOWN` and friends: this repository is unknown, which says nothing about the API.
+                let body = RegistryErrorResponse.decode(status: response.status, body: response.body)
+                return body.errors.isEmpty ? .unsupportedByRegistry : .unsupported
+            case 405, 501:
+                return .unsupportedByRegistry
+            case 400 where pages == 1:
                 return .unsupported
             default:
                 throw RegistryError.from(response: response, host: host, what: "referrers of \(repository)@\(digest)")

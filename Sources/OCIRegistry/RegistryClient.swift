@@ -134,7 +134,21 @@ public final class RegistryClient: Sendable {
     /// Sends a credential-free request on a side whose scheme is not settled: over TLS and plain HTTP at
     /// once, so a plain-HTTP registry costs no extra round trip. TLS wins whenever it gets any answer;
     /// plain HTTP is taken only when TLS fails at the transport (the side was marked insecure).
+    /// One request per host races at a time; the others wait for its answer and use the scheme it settled.
     func firstAnswer(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
+        if knownScheme == nil, await session.schemeDiscovery.lead(endpointKey) {
+            defer { session.schemeDiscovery.finish(endpointKey) }
+            return try await raceSchemes(request, what: what)
+        }
+        // Settled meanwhile; if the discovery failed, this request finds out for itself.
+        guard let scheme = knownScheme else { return try await raceSchemes(request, what: what) }
+        var known = request
+        known.url = "\(scheme)://\(host)\(request.url)"
+        known.tls = tls
+        return try await send(known, what: what)
+    }
+
+    private func raceSchemes(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
         var tlsRequest = request
         tlsRequest.url = "https://\(host)\(request.url)"
         tlsRequest.tls = tls

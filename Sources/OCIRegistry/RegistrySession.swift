@@ -7,6 +7,7 @@ import HTTPTransport
 public final class RegistrySession: Sendable {
     public let http: HTTPClient
     let endpoints = Locked<[String: Endpoint]>([:])
+    let schemeDiscovery = SchemeDiscovery()
 
     public init(http: HTTPClient) {
         self.http = http

@@ -190,11 +190,22 @@ public actor AttachmentFinder {
     private func referrers(of digest: String) async throws -> [Descriptor] {
         if referrersSupported != false {
             do {
-                switch try await client.referrers(repository: repository, digest: digest) {
+                let client = self.client, repository = self.repository
+                let query: @Sendable () async throws -> RegistryClient.ReferrersAnswer = {
+                    try await client.referrers(repository: repository, digest: digest)
+                }
+                // Shared by the release: once the registry showed it has no API, nobody asks again.
+                let answer: RegistryClient.ReferrersAnswer?
+                if let listings {
+                    answer = try await listings.referrers(host: client.host, query: query)
+                } else {
+                    answer = try await query()
+                }
+                switch answer {
                 case .listed(let list):
                     referrersSupported = true
                     return list
-                case .unsupported:
+                case .unsupported, .unsupportedByRegistry, nil:
                     referrersSupported = false
                 }
             } catch let error as RegistryError where error.kind == .denied || error.kind == .other {

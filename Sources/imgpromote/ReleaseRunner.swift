@@ -141,6 +141,7 @@ struct ReleaseRunner {
             }
         } else {
             var expanded: [(ReleaseEntry, Result<[ExpandedEntry], any Error>)] = []
+            var listed: [String: [String]] = [:]   // one listing per source repository
             for entry in entries {
                 var tags: [String]?
                 if entry.selection != nil {
@@ -148,7 +149,14 @@ struct ReleaseRunner {
                         let repo = entry.source.repository
                         let client = source.client
                         let pageSize = options.tagPageSize
-                        tags = try await sourceEndpoint.gate.run { try await client.tagList(repository: repo, pageSize: pageSize) }
+                        if let known = listed[repo] {
+                            tags = known
+                        } else {
+                            let all = try await sourceEndpoint.gate.run { try await client.tagList(repository: repo, pageSize: pageSize) }
+                            listed[repo] = all
+                            tagListings.keep(all, client: client, repository: repo)   // attachment lookups reuse it
+                            tags = all
+                        }
                     } catch {
                         expanded.append((entry, .failure(error)))
                         continue
@@ -182,6 +190,20 @@ struct ReleaseRunner {
         // 4. The engine.
         let isPlan: Bool
         if case .plan = mode { isPlan = true } else { isPlan = false }
+        if !isPlan, !options.dryRun, options.supplyChain.selection != .none {
+            // Each image's attachment lookup needs its repository's tag list: read them beside the
+            // manifest GETs rather than after them (a no-op rerun is then one round trip per image).
+            // Like every attachment lookup they bypass the gate: queued behind the images' own requests
+            // they would add round trips at a distance.
+            var repositories: [String] = [], seen = Set<String>()
+            for case .image(let image, _, _) in items where seen.insert(image.sourceRepository).inserted {
+                repositories.append(image.sourceRepository)
+                // Every repository in the first token, as the engine would declare them.
+                await source.client.declare(repository: image.sourceRepository, actions: ["pull"])
+            }
+            if let first = repositories.first { tagListings.probeReferrers(client: source.client, repository: first) }
+            for repository in repositories { tagListings.prefetch(client: source.client, repository: repository) }
+        }
         let engine = ReleaseEngine(source: sourceEndpoint, destination: destinationEndpoint,
                                    options: ReleaseOptions(failFast: options.failFast, dryRun: options.dryRun || isPlan,
                                                            parallelImages: options.imagesAtOnce))

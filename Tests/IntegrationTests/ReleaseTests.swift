@@ -126,6 +126,33 @@ final class ReleaseTests: XCTestCase {
                        plain.stderrText)
     }
 
+    /// A later release adds app3 on the base app1 and app2 took in an earlier run: the base is mounted
+    /// from their repositories (known from the manifests read to see they are there), not uploaded.
+    func testARerunMountsTheBaseAnEarlierRunPushedInsteadOfUploadingIt() async throws {
+        let a = try await registry(), b = try await registry()
+        let (base, apps) = try await seedApps(a)
+        let first = try await release("promote", ["-f", try appsFile(a, b, count: 2)])
+        XCTAssertEqual(first.exitCode, 0, first.stderrText)
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(base.digest)", status: 201), 1)
+        let uploadsBefore = b.count(method: "PUT", pathContains: "/blobs/uploads/")
+
+        let r = try await release("promote", ["-f", try appsFile(a, b, count: 3), "--json"])
+        XCTAssertEqual(r.exitCode, 0, r.stderrText)
+        XCTAssertEqual(try json(r).map { $0["status"] as? String }, ["present", "present", "promoted"])
+        let seen = try await skopeoDigest("\(b.host)/prod/app3:1.0")
+        XCTAssertEqual(seen, apps[2].digest, "skopeo sees app3")
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "digest=\(base.digest)", status: 201), 1, "the base did not cross again")
+        let mounts = b.accessLog().filter { $0.method == "POST" && $0.path.contains("mount=\(base.digest)") && $0.status == 201 }
+        XCTAssertEqual(mounts.count, 2, "app2 in the first run, app3 now: \(mounts)")
+        XCTAssertTrue(mounts.last.map { $0.path.contains("/v2/prod/app3/") && ($0.path.contains("from=prod%2Fapp") || $0.path.contains("from=prod/app")) } ?? false,
+                      "\(mounts)")
+        // Only app3's own layer and config were uploaded.
+        XCTAssertEqual(b.count(method: "PUT", pathContains: "/blobs/uploads/") - uploadsBefore, 2)
+        let app3 = try json(r)[2]
+        XCTAssertEqual((app3["blobs"] as? [String: Any])?["mounted"] as? Int, 1, "\(app3)")
+        XCTAssertEqual((app3["blobs"] as? [String: Any])?["copied"] as? Int, 2, "\(app3)")
+    }
+
     func testAFailingImageAmongGoodOnesIsReportedAndGetsNoTag() async throws {
         let a = try await registry(), b = try await registry()
         let (_, apps) = try await seedApps(a)
@@ -204,13 +231,15 @@ final class ReleaseTests: XCTestCase {
         XCTAssertTrue(b.waitForAccessLog { $0.count >= bMark + 3 })
         let during = Array(b.accessLog().dropFirst(bMark))
         XCTAssertEqual(during.map(\.method), ["HEAD", "HEAD", "HEAD"], "one HEAD per image: \(during)")
-        // Attachments on (the default): each image's source repository is asked what is attached since (tag
-        // list and referrers, together); no manifest.
-        XCTAssertTrue(a.waitForAccessLog { $0.count >= aMark + 6 })
+        // Attachments on (the default): each image's source repository is asked what is attached since (its
+        // tag list, read beside the HEADs); no manifest. docker-registry has no referrers API: its 404 to the
+        // first query (not a NAME_UNKNOWN error) spares the other images theirs.
+        XCTAssertTrue(a.waitForAccessLog { $0.count >= aMark + 4 })
+        try await Task.sleep(for: .milliseconds(200))
         let asked = Array(a.accessLog().dropFirst(aMark))
         XCTAssertEqual(asked.filter { $0.path.contains("/tags/list") }.count, 3, "\(asked)")
-        XCTAssertEqual(asked.filter { $0.path.contains("/referrers/") }.count, 3, "\(asked)")
-        XCTAssertEqual(asked.count, 6, "\(asked)")
+        XCTAssertEqual(asked.filter { $0.path.contains("/referrers/") }.count, 1, "\(asked)")
+        XCTAssertEqual(asked.count, 4, "\(asked)")
         XCTAssertEqual(try json(again).map { $0["status"] as? String }, ["present", "present", "present"])
         // Without attachments a rerun of a lock asks the source nothing.
         try await Task.sleep(for: .milliseconds(200))
@@ -301,14 +330,13 @@ final class ReleaseTests: XCTestCase {
         try FileSystem.write(viaProxy, to: file)
         let r = try await release("promote", ["-f", file, "--tag-page-size", "3"])
         XCTAssertEqual(r.exitCode, 0, r.stderrText)
-        // Selection reads 3 pages for each of 2 entries. Attachment discovery lists the 4 promoted images'
-        // one repository once for the release (first page `?n=1000`, answered with the same first page),
-        // following the same Link header to the 2 later pages.
+        // One listing of the one source repository (3 pages, following the Link header) serves both
+        // entries' selection and the attachment lookups of the 4 promoted images.
         let first = proxy.log.filter { $0.path.hasSuffix("/tags/list?n=3") }
-        XCTAssertEqual(first.count, 2, "one listing per entry: \(first.map(\.path))")
-        XCTAssertEqual(proxy.log.filter { $0.path.contains("/tags/list?n=1000") }.count, 1, "one for the release's images")
+        XCTAssertEqual(first.count, 1, "one listing per repository: \(first.map(\.path))")
+        XCTAssertEqual(proxy.log.filter { $0.path.contains("/tags/list?n=1000") }.count, 0, "attachments reuse it")
         let later = proxy.log.filter { $0.path.contains("/tags/list?n=3&last=") }
-        XCTAssertEqual(later.count, 2 * 2 + 2, "followed the Link header: \(later.map(\.path))")
+        XCTAssertEqual(later.count, 2, "followed the Link header: \(later.map(\.path))")
         let prod = try await skopeoTags("\(b.host)/prod/tool")
         XCTAssertEqual(prod, ["1.1.0", "1.2.0", "1.2.1"])
         let nightly = try await skopeoTags("\(b.host)/nightly/tool")

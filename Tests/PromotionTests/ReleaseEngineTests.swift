@@ -125,6 +125,45 @@ final class ReleaseEngineTests: XCTestCase {
         XCTAssertEqual(again[0].report?.mediaType, MediaType.ociManifest, "taken from the destination's HEAD")
     }
 
+    /// A rerun that adds image c on the base image a pushed in an earlier run: a's destination
+    /// repository lends the base (its manifest, read to resolve a, names it), so c mounts it from there.
+    func testARerunMountsABaseAnEarlierRunPushedInsteadOfUploadingIt() async throws {
+        _ = seedApps()
+        let base = SHA256.digest(FakeImage.blob("base-layer"))
+        _ = await engine().promote([image("a"), image("b")])
+        src.resetLog()
+        dst.resetLog()
+        // a's and b's answers come late: c's base would be uploaded if c did not wait for them.
+        dst.delay(.milliseconds(200)) { $0.op == .headManifest && $0.repository != "prod/c" }
+        let results = await engine().promote([image("a"), image("b"), image("c")])
+        XCTAssertEqual(results.map(\.status), [.present, .present, .promoted], "\(results.map { $0.error.map { "\($0)" } })")
+        XCTAssertFalse(dst.requests.contains { $0.op == .upload && $0.reference == base }, "\(dst.requests)")
+        let mounts = dst.requests.filter { $0.op == .mount && $0.reference == base }
+        XCTAssertEqual(mounts.count, 1, "\(dst.requests)")
+        XCTAssertEqual(mounts.first?.repository, "prod/c")
+        XCTAssertTrue(["prod/a", "prod/b"].contains(mounts.first?.from ?? ""), "\(mounts)")
+        XCTAssertEqual(results[2].report?.blobs.mounted, 1)
+        XCTAssertEqual(results[2].report?.blobs.copied, 2, "its own layer and config")
+        XCTAssertTrue(dst.hasBlob(base, repository: "prod/c"))
+        // Present images cost what they cost before: one HEAD each at the destination.
+        XCTAssertEqual(dst.requests.filter { ["prod/a", "prod/b"].contains($0.repository) }.map(\.op), [.headManifest, .headManifest])
+    }
+
+    /// A lender whose repository lost the blob (or a registry that will not mount): the mount opens an
+    /// upload session and the blob is streamed into it; the image still lands.
+    func testALenderThatCannotMountFallsBackToStreaming() async throws {
+        _ = seedApps()
+        let base = SHA256.digest(FakeImage.blob("base-layer"))
+        _ = await engine().promote([image("a")])
+        dst.refuseMounts()
+        dst.resetLog()
+        let results = await engine().promote([image("a"), image("c")])
+        XCTAssertEqual(results.map(\.status), [.present, .promoted])
+        XCTAssertEqual(dst.requests.filter { $0.op == .mount && $0.reference == base }.map(\.from), ["prod/a"])
+        XCTAssertEqual(dst.requests.filter { $0.op == .upload && $0.reference == base }.count, 1)
+        XCTAssertTrue(dst.hasBlob(base, repository: "prod/c"))
+    }
+
     func testMovedSourceTagIsRefusedBeforeAnythingIsWritten() async throws {
         let apps = seedApps(["a"])
         let other = FakeImage.image(layers: [FakeImage.blob("new")], config: "moved")

@@ -17,6 +17,7 @@ public final class ReleaseEngine: Sendable {
     let pool = BlobPool()
     /// Progress as it happens (`copy` renders it; a release reports per image instead).
     let events: @Sendable (PromotionEvent) -> Void
+    let presence = PresenceChecks()
 
     public init(source: any RegistryEndpoint, destination: any RegistryEndpoint, options: ReleaseOptions = ReleaseOptions(),
                 events: @escaping @Sendable (PromotionEvent) -> Void = { _ in }) {
@@ -74,12 +75,15 @@ public final class ReleaseEngine: Sendable {
                 let i = next
                 next += 1
                 let image = images[i]
+                let token = presence.begin()
                 group.addTask {
                     let clock = ContinuousClock()
                     let start = clock.now
                     var result = ReleaseImageResult(image: image, status: .failed)
                     do {
-                        let (resolved, report, status) = try await work(image)
+                        let (resolved, report, status) = try await PresenceChecks.$current.withValue(token) {
+                            try await work(image)
+                        }
                         result.resolved = resolved
                         result.report = report
                         result.status = status
@@ -87,6 +91,7 @@ public final class ReleaseEngine: Sendable {
                         result.error = error
                         result.status = Task.isCancelled ? .cancelled : .failed
                     }
+                    self.presence.end(token)
                     result.seconds = Self.seconds(clock.now - start)
                     result.report?.seconds = result.seconds
                     return (i, result)
@@ -215,6 +220,7 @@ public final class ReleaseEngine: Sendable {
     /// it promotes before deciding anything) instead of only when the destination lacks it.
     func promoteOne(_ image: ReleaseImage, fetchPinned: Bool = false) async throws -> (ResolvedImage, PromotionReport?, ReleaseImageStatus) {
         let dst = image.destinationRepository
+        let presenceToken = PresenceChecks.current
         // The destination tags are asked about while the source is resolved: a no-op costs one round trip.
         let heads = Task { () async throws -> [RegistryClient.ManifestHead?] in
             try await withThrowingTaskGroup(of: (Int, RegistryClient.ManifestHead?).self) { group in
@@ -223,6 +229,8 @@ public final class ReleaseEngine: Sendable {
                 }
                 var out = [RegistryClient.ManifestHead?](repeating: nil, count: image.tags.count)
                 for try await (i, head) in group { out[i] = head }
+                // No tag there: this image has nothing to lend to the others' blobs.
+                if !out.isEmpty, out.allSatisfy({ $0 == nil }) { self.presence.end(presenceToken) }
                 return out
             }
         }
@@ -245,6 +253,9 @@ public final class ReleaseEngine: Sendable {
             report.dryRun = options.dryRun
             report.alreadyPresent = true
             events(.alreadyPresent(digest: digest))
+            // Its blobs are in `dst` (the manifest read to resolve it names them): the others mount from it.
+            if let document = resolution.document { await pool.lend(document.blobs.map(\.digest), from: dst) }
+            presence.end(presenceToken)
             if let whenPresent = image.hooks.whenPresent, !options.dryRun {
                 // Attachments added to the source since still travel. An index's children are known from
                 // its manifest; a pinned index the source was not asked about yet is read once for them.
@@ -256,6 +267,7 @@ public final class ReleaseEngine: Sendable {
             }
             return (resolved, report, .present)
         }
+        presence.end(presenceToken)
         var report = makeReport(image, resolved)
         report.dryRun = options.dryRun
 
@@ -388,6 +400,9 @@ public final class ReleaseEngine: Sendable {
             return try await mount(blob, into: image, from: image.sourceRepository)
         }
         if try await destination.headBlob(repository: dst, digest: blob.digest) != nil { return .skipped }
+        // An image still being checked may turn out to be there from an earlier run, holding this blob.
+        await presence.settled()
+        if let lender = await pool.lender(of: blob.digest, other: dst) { return try await mount(blob, into: image, from: lender) }
         if options.dryRun { return sameRegistry ? .mounted : .copied }
         events(.blobStarted(digest: blob.digest, size: blob.size))
         try await destination.copyBlob(blob, from: source, sourceRepository: image.sourceRepository, to: dst,
