@@ -6,21 +6,14 @@ import XCTest
 /// Supply chain end to end on real docker-registry instances: the signature gate, attachments that
 /// travel, the promotion record. Signatures are made with openssl (keys as cosign writes them) and their
 /// `.sig` tags written by skopeo (containers/image's layout, not ours); skopeo reads them back.
-final class AttachmentTests: XCTestCase {
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
+final class AttachmentTests: WorkspaceTestCase {
+    override class var workspacePrefix: String { "imgpromote-attach" }
 
     override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-attach")
+        try await super.setUp()
         guard Subprocess.find("skopeo") != nil, Subprocess.find("openssl") != nil else {
             throw XCTSkip("skopeo and openssl are needed")
         }
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir.remove()
     }
 
     func registry() async throws -> RegistryProcess {

@@ -7,20 +7,10 @@ import XCTest
 /// The exit contract through the built binary: tokens created by a password login are revoked on
 /// every exit path (and kept on every path with --keep-tokens), kubeconfig files are found as kubectl
 /// finds them, and every failure is one line with its exit status.
-final class ExitContractTests: XCTestCase {
+final class ExitContractTests: WorkspaceTestCase {
     static let password = "alice-Exit:contract pw"
-    var dir: TemporaryDirectory!
-    var cleanups: [() -> Void] = []
 
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-exit")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir?.remove()
-    }
+    override class var workspacePrefix: String { "imgpromote-exit" }
 
     func cluster(_ name: String, expose: EmulatorConfig.RegistryExposure = .imagestream) async throws -> ClusterEmulator {
         let c = try await ClusterEmulator.start(

@@ -6,19 +6,8 @@ import XCTest
 
 /// Shared plumbing for the chaos and load suites: real `docker-registry` instances, loopback fault
 /// proxies, the built `imgpromote` binary, skopeo cross-checks and a one-line fault summary per test.
-class ChaosHarness: XCTestCase {
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
-
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-chaos")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir?.remove()
-    }
+class ChaosHarness: WorkspaceTestCase {
+    override class var workspacePrefix: String { "imgpromote-chaos" }
 
     func registry(_ auth: RegistryProcess.Auth = .none) async throws -> RegistryProcess {
         let r = try await RegistryProcess.start(auth: auth)

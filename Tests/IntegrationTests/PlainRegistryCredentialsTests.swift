@@ -6,21 +6,11 @@ import XCTest
 /// Registry credentials of sides that name no cluster (Quay, Harbor, Artifactory, Nexus...), through
 /// the built binary against real docker-registry instances: user name + password from the
 /// environment or a file, a bearer registry token, what cannot apply, and the report file.
-final class PlainRegistryCredentialsTests: XCTestCase {
+final class PlainRegistryCredentialsTests: WorkspaceTestCase {
     static let devPassword = "dev-Pa55'word $(x) with spaces"
     static let prodPassword = "prod-secret-0123456789"
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
 
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-plain-creds")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir.remove()
-    }
+    override class var workspacePrefix: String { "imgpromote-plain-creds" }
 
     func registry(_ auth: RegistryProcess.Auth) async throws -> RegistryProcess {
         let r = try await RegistryProcess.start(auth: auth)

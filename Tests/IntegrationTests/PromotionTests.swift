@@ -5,19 +5,8 @@ import XCTest
 
 /// `imgpromote copy` end to end, through its command line, between real docker-registry instances;
 /// every result cross-checked with skopeo.
-final class PromotionTests: XCTestCase {
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
-
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-promotion")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir.remove()
-    }
+final class PromotionTests: WorkspaceTestCase {
+    override class var workspacePrefix: String { "imgpromote-promotion" }
 
     func registry(_ auth: RegistryProcess.Auth = .none) async throws -> RegistryProcess {
         let r = try await RegistryProcess.start(auth: auth)

@@ -5,19 +5,8 @@ import XCTest
 
 /// `imgpromote plan | apply | promote` end to end between real docker-registry instances, every end
 /// state cross-checked with skopeo.
-final class ReleaseTests: XCTestCase {
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
-
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-release")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir.remove()
-    }
+final class ReleaseTests: WorkspaceTestCase {
+    override class var workspacePrefix: String { "imgpromote-release" }
 
     func registry() async throws -> RegistryProcess {
         let r = try await RegistryProcess.start()

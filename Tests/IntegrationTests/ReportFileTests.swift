@@ -6,23 +6,13 @@ import XCTest
 /// `--report-file` of the release commands (`plan`, `apply`, `promote`) through the built binary
 /// against real htpasswd docker-registry instances, and the one-line usage errors of `tag` and of
 /// files that cannot be read. (`tag --report-file` itself needs a cluster: OpenShiftRBACTests.)
-final class ReportFileTests: XCTestCase {
+final class ReportFileTests: WorkspaceTestCase {
     static let devPassword = "dev-report-Pa55word-0123"
     static let prodPassword = "prod-report-secret-4567"
     var secretsInUse: [String] = []
     var secrets: [String] { [Self.devPassword, Self.prodPassword] + secretsInUse }
-    var cleanups: [() -> Void] = []
-    var dir: TemporaryDirectory!
 
-    override func setUp() async throws {
-        dir = try TemporaryDirectory(prefix: "imgpromote-report-file")
-    }
-
-    override func tearDown() async throws {
-        for c in cleanups.reversed() { c() }
-        cleanups = []
-        dir.remove()
-    }
+    override class var workspacePrefix: String { "imgpromote-report-file" }
 
     func imgpromote(_ args: [String], env: [String: String] = [:]) async throws -> ProcessResult {
         let bin = try XCTUnwrap(BuiltProducts.imgpromote, "imgpromote binary not built")
