@@ -16,6 +16,15 @@ public enum MediaType {
     /// `Content-Type` value without parameters, trimmed and lower-cased (the spec says clients
     /// SHOULD ignore parameters).
     public static func essence(_ contentType: String) -> String {
+        // Every real media type is ASCII: bytes then, not Characters (a manifest GET asks about four times).
+        if contentType.utf8.allSatisfy({ $0 < 0x80 }) {
+            let bytes = Array(contentType.utf8)
+            var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 13 || b == 10 }
+            while start < end, isSpace(bytes[start]) { start += 1 }
+            while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+            return String(decoding: bytes[start..<end].map { (65...90).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
+        }
         let base = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return DiagnosticText.trim(base).lowercased()
     }

@@ -29,7 +29,7 @@ public enum Cosign {
 
     /// `sha256-HEX`: the OCI referrers fallback tag (distribution spec "referrers tag schema").
     public static func fallbackTag(for digest: String) -> String {
-        String(digest.map { $0 == ":" ? "-" : $0 })
+        String(decoding: digest.utf8.map { $0 == UInt8(ascii: ":") ? UInt8(ascii: "-") : $0 }, as: UTF8.self)
     }
 
     /// The digest a cosign-style tag hangs off, and its suffix (nil for the referrers fallback tag).

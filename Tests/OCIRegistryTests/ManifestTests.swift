@@ -292,5 +292,9 @@ private func manifest(mediaType: String? = nil, config: String? = nil, layers: S
         #expect(MediaType.isSchema1(MediaType.dockerSchema1) && MediaType.isSchema1(MediaType.dockerSchema1Signed))
         #expect(!MediaType.isSchema1("application/json"))
         #expect(MediaType.essence("A/B;x=y") == "a/b")
+        // ASCII (trimmed and lowercased as bytes) and anything else (as Characters) agree.
+        #expect(MediaType.essence("\tApplication/VND.OCI.Image.Index.v1+JSON\r\n ; charset=utf-8") == MediaType.ociIndex)
+        #expect(MediaType.essence(" \r\n") == "" && MediaType.essence(";x=y") == "" && MediaType.essence("") == "")
+        #expect(MediaType.essence(" Ä/B\u{301} ;x") == "ä/b\u{301}")
     }
 }
