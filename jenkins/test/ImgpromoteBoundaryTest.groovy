@@ -29,23 +29,7 @@ class ImgpromoteBoundaryTest {
 
     /** Runs the step with its script in dash and a fake imgpromote; returns [result, harness, record dir, log]. */
     Map inDash(Map stepArgs, Map fake) {
-        Assume.assumeTrue('dash is needed', ['sh', '-c', 'command -v dash'].execute().waitFor() == 0)
-        File work = new File(dir, "run-${dir.list().size()}")
-        work.mkdirs()
-        File bin = new File(work, 'bin')
-        File rec = new File(work, 'record')
-        fakeImgpromote(bin, rec)
-        StringBuilder log = new StringBuilder()
-        StepHarness h = new StepHarness()
-        h.shHandler = realShell('dash', work, bin, [FAKE_RECORD: rec.absolutePath] + fake, log)
-        def result
-        try {
-            result = h.run(stepArgs)
-        } catch (hudson.AbortException e) {
-            result = e
-        }
-        assert h.shCalls.size() == 1
-        return [result: result, h: h, rec: rec, log: log.toString()]
+        return StepHarness.inDash(dir, stepArgs, fake)
     }
 
     static void assertNoSentinel(Object value, String what) {

@@ -185,6 +185,32 @@ class StepHarness {
     // ---- running the step script in a real shell ------------------------------------------
 
     /**
+     * Runs the step once with its script in dash (a real shell) and a fake imgpromote, in a fresh
+     * directory under dir; outerEnv is the pipeline's env. Returns [result (the step's value or its
+     * AbortException), h, rec (what the fake recorded), log].
+     */
+    static Map inDash(File dir, Map stepArgs, Map fake, Map outerEnv = [:]) {
+        org.junit.Assume.assumeTrue('dash is needed', ['sh', '-c', 'command -v dash'].execute().waitFor() == 0)
+        File work = new File(dir, "run-${dir.list().size()}")
+        work.mkdirs()
+        File bin = new File(work, 'bin')
+        File rec = new File(work, 'record')
+        fakeImgpromote(bin, rec)
+        StringBuilder log = new StringBuilder()
+        StepHarness h = new StepHarness()
+        h.env.putAll(outerEnv)
+        h.shHandler = realShell('dash', work, bin, [FAKE_RECORD: rec.absolutePath] + fake, log)
+        def result
+        try {
+            result = h.run(stepArgs)
+        } catch (hudson.AbortException e) {
+            result = e
+        }
+        assert h.shCalls.size() == 1
+        return [result: result, h: h, rec: rec, log: log.toString()]
+    }
+
+    /**
      * An sh handler that runs the script for real with `shell` (bash, dash...), in `workDir`,
      * with PATH starting at `binDir` (which holds a fake imgpromote) and the snapshot environment.
      * Extra variables (the fake's controls) come from `extraEnv`. The process's stderr (the build
