@@ -742,6 +742,22 @@ static String failureMessage(Map result, Map outcome, Map report, String mode) {
 }
 
 /**
+ * What copy and tag return before the report is read for success: [ok: false, exitCode, exitClass,
+ * reference: null, digest: null, message, stderr, report], the message already the failure's when
+ * imgpromote failed (or reported no exit status).
+ */
+@NonCPS
+Map singleImageResult(Map outcome, Map report, String mode) {
+    Map base = baseResult(outcome)
+    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
+                  message: base.message, stderr: base.stderr, report: report]
+    if (outcome.code != null && outcome.code != 0) {
+        result.message = failureMessage(result, outcome, report, mode)
+    }
+    return result
+}
+
+/**
  * copy: [ok, exitCode, exitClass, reference, digest, message, stderr, report]. The outcome comes
  * from the exit status and the report file only; stderr gives messages when the CLI wrote no
  * report (usage errors, a missing binary).
@@ -749,15 +765,8 @@ static String failureMessage(Map result, Map outcome, Map report, String mode) {
 @NonCPS
 Map copyResult(Map outcome, boolean dryRun) {
     Map report = parseReport(outcome)
-    Map base = baseResult(outcome)
-    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
-                  message: base.message, stderr: base.stderr, report: report]
-    if (outcome.code == null) {
-        return result
-    }
-    int code = outcome.code
-    if (code != 0) {
-        result.message = failureMessage(result, outcome, report, 'copy')
+    Map result = singleImageResult(outcome, report, 'copy')
+    if (outcome.code != 0) {
         return result
     }
     Map destination = report?.destination instanceof Map ? (Map) report.destination : null
@@ -785,14 +794,8 @@ Map copyResult(Map outcome, boolean dryRun) {
 @NonCPS
 Map tagResult(Map outcome, String destination) {
     Map report = parseReport(outcome)
-    Map base = baseResult(outcome)
-    Map result = [ok: false, exitCode: base.exitCode, exitClass: base.exitClass, reference: null, digest: null,
-                  message: base.message, stderr: base.stderr, report: report]
-    if (outcome.code == null) {
-        return result
-    }
+    Map result = singleImageResult(outcome, report, 'tag')
     if (outcome.code != 0) {
-        result.message = failureMessage(result, outcome, report, 'tag')
         return result
     }
     if (report == null || report.error != null) {
