@@ -43,15 +43,23 @@ public struct PromotionHooks: Sendable {
     /// Runs instead of `beforeTag` when the destination already had the image (the no-op path), so what
     /// was attached to the source since still travels; not on a dry run. Nil keeps the no-op at one HEAD.
     public var whenPresent: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)?
+    /// Runs as soon as the image's manifests are known (`manifestDigests`: the same list `whenPresent` gets),
+    /// in parallel with the destination check and the blob transfers, so the lookups `beforeTag` or
+    /// `whenPresent` need are done by the time they run; not on a dry run. Answers whether `beforeTag` will
+    /// write anything: when it will not, the top manifest is not put by digest first and the tag PUT
+    /// writes it (one request and one round trip fewer). Nil: `beforeTag` is assumed to write something.
+    public var lookAhead: (@Sendable (_ manifestDigests: [String]) async throws -> Bool)?
 
     public init(preflight: (@Sendable () async throws -> Void)? = nil,
                 verifySource: (@Sendable (_ digest: String, _ namedDigest: String) async throws -> Void)? = nil,
                 beforeTag: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)? = nil,
-                whenPresent: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)? = nil) {
+                whenPresent: (@Sendable (_ manifestDigests: [String]) async throws -> AttachmentCounts?)? = nil,
+                lookAhead: (@Sendable (_ manifestDigests: [String]) async throws -> Bool)? = nil) {
         self.preflight = preflight
         self.verifySource = verifySource
         self.beforeTag = beforeTag
         self.whenPresent = whenPresent
+        self.lookAhead = lookAhead
     }
 }
 

@@ -1,3 +1,4 @@
+import HTTPTransport
 import OCIRegistry
 import Promotion
 
@@ -53,12 +54,23 @@ public struct SupplyChainHooks: Sendable {
                 try await gate.verify(digest: digest, namedDigest: namedDigest)
             }
         }
+        // Lookups started by `lookAhead` while the blobs travel, taken by the hook that needs them.
+        let lookups = AttachmentLookups()
+        if attachments != .none {
+            let work = self
+            let writesAnyway = base.beforeTag != nil || base.lookAhead != nil || record != nil
+            hooks.lookAhead = { digests in
+                let found = lookups.start(digests) { try await work.finder().find(for: digests) }
+                if writesAnyway { return true }
+                return try await !found.value.isEmpty
+            }
+        }
         if attachments != .none || record != nil {
             let previous = base.beforeTag
             let work = self
             hooks.beforeTag = { digests in
                 var counts = try await previous?(digests) ?? AttachmentCounts()
-                if work.attachments != .none { counts.add(try await work.bringAttachments(digests)) }
+                if work.attachments != .none { counts.add(try await work.bringAttachments(digests, lookups: lookups)) }
                 if let record = work.record, let top = digests.last {
                     try await work.attachRecord(record, digest: top)
                     counts.records += 1
@@ -72,11 +84,15 @@ public struct SupplyChainHooks: Sendable {
             let work = self
             hooks.whenPresent = { digests in
                 var counts = try await previous?(digests) ?? AttachmentCounts()
-                counts.add(try await work.bringAttachments(digests, alreadyPromoted: true))
+                counts.add(try await work.bringAttachments(digests, alreadyPromoted: true, lookups: lookups))
                 return counts
             }
         }
         return hooks
+    }
+
+    func finder() -> AttachmentFinder {
+        AttachmentFinder(client: source.client, repository: source.repository, selection: attachments, listings: tagListings)
     }
 
     /// Writes the promotion record for `digest` into the destination's `.att`.
@@ -94,11 +110,19 @@ public struct SupplyChainHooks: Sendable {
     /// Finds what hangs off `digests` in the source and writes it to the destination. With
     /// `alreadyPromoted` (the image was already there) the destination is asked first and only what it
     /// lacks is written; when the source has nothing attached, the destination is not asked at all.
+    /// `lookups`: where a look-ahead may already have found them.
     @discardableResult
-    public func bringAttachments(_ digests: [String], alreadyPromoted: Bool = false) async throws -> AttachmentCounts {
-        let finder = AttachmentFinder(client: source.client, repository: source.repository, selection: attachments,
-                                      listings: tagListings)
-        let found = try await finder.find(for: digests)
+    public func bringAttachments(_ digests: [String], alreadyPromoted: Bool = false,
+                                 lookups: AttachmentLookups? = nil) async throws -> AttachmentCounts {
+        let found: [Attachment]
+        if let lookups {
+            // The look-ahead's lookup, whether it started already or not (then it is started here and the
+            // look-ahead finds it): never two lookups of one image.
+            let work = self
+            found = try await lookups.start(digests) { try await work.finder().find(for: digests) }.value
+        } else {
+            found = try await finder().find(for: digests)
+        }
         var counts = AttachmentCounts(found)
         guard !found.isEmpty else { return counts }
         let copier = AttachmentCopier(source: source, destination: destination, jobs: jobs)
@@ -158,4 +182,24 @@ extension AttachmentCounts {
         records += other.records
         alreadyPresent += other.alreadyPresent
     }
+}
+
+/// Attachment lookups of one image's hooks, one per set of manifest digests: whichever of the look-ahead
+/// (`PromotionHooks.lookAhead`) and the hook that needs the answer comes first starts it, the other waits
+/// for the same answer.
+public final class AttachmentLookups: Sendable {
+    private let started = Locked([Set<String>: Task<[Attachment], any Error>]())
+
+    public init() {}
+
+    /// The lookup for `digests`: the one already started, else `find` started now.
+    func start(_ digests: [String], find: @escaping @Sendable () async throws -> [Attachment]) -> Task<[Attachment], any Error> {
+        started.withLock { all in
+            if let task = all[Set(digests)] { return task }
+            let task = Task { try await find() }
+            all[Set(digests)] = task
+            return task
+        }
+    }
+
 }

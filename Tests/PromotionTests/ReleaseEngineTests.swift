@@ -343,6 +343,46 @@ final class ReleaseEngineTests: XCTestCase {
         XCTAssertNil(plain[0].report?.attachments)
     }
 
+    /// The look-ahead starts once the manifests are known, before any manifest is pushed (its lookups
+    /// overlap the blobs); when it finds nothing to write before the tag, the top manifest is written by
+    /// the tag PUT alone, else by digest first so what hangs off it never names a missing manifest.
+    func testLookAheadRunsBeforeTheBlobsLandAndSparesTheTopPutWhenNothingWillBeAttached() async throws {
+        let amd = FakeImage.image(layers: [FakeImage.blob("amd")], config: "amd64")
+        let arm = FakeImage.image(layers: [FakeImage.blob("arm")], config: "arm64")
+        let index = FakeImage.index([("linux/amd64", amd), ("linux/arm64", arm)])
+        index.seed(into: src, repository: "dev/m", tag: "1.0")
+        index.seed(into: src, repository: "dev/n", tag: "1.0")
+        dst.delay(.milliseconds(20)) { $0.op == .upload }
+        let dst = self.dst
+        let seen = Locked([String: (digests: [String], pushedBefore: Bool)]())
+        func hooks(_ name: String, attaches: Bool) -> PromotionHooks {
+            PromotionHooks(beforeTag: { _ in attaches ? AttachmentCounts(signatures: 1) : AttachmentCounts() },
+                           lookAhead: { digests in
+                               let pushed = dst.requests.contains { $0.op == .putManifest && $0.repository == "prod/\(name)" }
+                               seen.withLock { $0[name] = (digests, pushed) }
+                               return attaches
+                           })
+        }
+        let results = await engine().promote([image("m", hooks: hooks("m", attaches: false)),
+                                              image("n", hooks: hooks("n", attaches: true))])
+        XCTAssertEqual(results.map(\.status), [.promoted, .promoted], "\(results.map { $0.error.map { "\($0)" } })")
+        for name in ["m", "n"] {
+            let s = try XCTUnwrap(seen.withLock { $0[name] })
+            XCTAssertEqual(s.digests, [amd.digest, arm.digest, index.digest], "children first, then the index")
+            XCTAssertFalse(s.pushedBefore, "\(name): asked before its blobs (20 ms each) landed and any manifest was pushed")
+        }
+        let puts = { (repo: String) in dst.requests.filter { $0.op == .putManifest && $0.repository == repo }.map(\.reference) }
+        XCTAssertEqual(Set(puts("prod/m")), [amd.digest, arm.digest, "1.0"], "nothing attached: no PUT of the index by digest")
+        XCTAssertEqual(puts("prod/m").last, "1.0")
+        XCTAssertEqual(Array(puts("prod/n").suffix(2)), [index.digest, "1.0"], "attachments coming: by digest, then the tag")
+        XCTAssertEqual(dst.digest(repository: "prod/m", tag: "1.0"), index.digest)
+
+        // A dry run looks nothing up.
+        seen.withLock { $0 = [:] }
+        _ = await engine(ReleaseOptions(dryRun: true)).promote([image("m", tags: ["2.0"], hooks: hooks("m", attaches: false))])
+        XCTAssertTrue(seen.withLock { $0.isEmpty })
+    }
+
     func testGateHoldsTheConcurrencyLimitPerRegistry() async throws {
         _ = seedApps(["a", "b", "c", "d"])
         dst.delay(.milliseconds(20)) { _ in true }

@@ -243,6 +243,7 @@ public final class ReleaseEngine: Sendable {
         }
         var resolved = resolution.resolved
         let digest = resolved.digest
+        var lookAhead = startLookAhead(image, resolution.document)
         events(.resolved(digest: digest, mediaType: resolved.mediaType, platforms: max(resolved.platforms.count, 1)))
         var tagHeads = try await heads.value
         if image.tags.isEmpty { tagHeads = [try await destination.headManifest(repository: dst, reference: digest)] }
@@ -280,6 +281,7 @@ public final class ReleaseEngine: Sendable {
             report.platforms = resolved.platforms
         }
         let document = top!
+        if lookAhead == nil { lookAhead = startLookAhead(image, document) }
         let tally = Tally()
         var attachments: AttachmentCounts?
         if let total = tally.discovered(document) { events(.planned(blobs: total.blobs, bytes: total.bytes)) }
@@ -289,7 +291,13 @@ public final class ReleaseEngine: Sendable {
             try Task.checkCancellation()
             let references = image.tags.isEmpty ? [digest] : image.tags
             if let beforeTag = image.hooks.beforeTag {
-                if !image.tags.isEmpty { try await destination.putManifest(repository: dst, reference: digest, document: document) }
+                // What hangs off the image names it by digest: put it first, unless the look-ahead found
+                // nothing to write (then the tag PUT writes it: a request and a round trip fewer). A failed
+                // look-ahead counts as "something": `beforeTag` runs its own lookup and reports the error.
+                let writes = await ((try? lookAhead?.value) ?? true)
+                if writes, !image.tags.isEmpty {
+                    try await destination.putManifest(repository: dst, reference: digest, document: document)
+                }
                 tally.pushed(digest)
                 attachments = try await beforeTag(tally.fields.withLock { $0.manifests })
             } else {
@@ -308,6 +316,16 @@ public final class ReleaseEngine: Sendable {
         }
         report.attachments = attachments
         return (resolved, report, options.dryRun ? .planned : .promoted)
+    }
+
+    /// Starts the hooks' look-ahead (`PromotionHooks.lookAhead`) for the image whose promoted manifest is
+    /// `document`: its lookups then overlap the destination check and the blobs. Not for a nested index,
+    /// whose deeper manifests are not known yet (the hooks then look up everything at the end).
+    private func startLookAhead(_ image: ReleaseImage, _ document: ManifestDocument?) -> Task<Bool, any Error>? {
+        guard !options.dryRun, let lookAhead = image.hooks.lookAhead, let document,
+              !document.children.contains(where: { MediaType.isIndex($0.mediaType) }) else { return nil }
+        let digests = document.children.map(\.digest) + [document.digest]
+        return Task { try await lookAhead(digests) }
     }
 
     private func makeReport(_ image: ReleaseImage, _ resolved: ResolvedImage) -> PromotionReport {
