@@ -81,7 +81,8 @@ func installSignalHandlers() -> [any DispatchSourceSignal] {
 /// reflection twice more (`includesPassthroughArguments`), a quarter of the parse (5.6M of 23.5M
 /// instructions for `promote`). Whatever the root answers itself stays with the root: `help`, help
 /// flags in any spelling (`-h`, `--help`, `-help`, `--help-hidden`, `-h` among short flags as in `-qh`),
-/// `--experimental-dump-help`, `--version`, completion scripts and `---completion` requests.
+/// `--experimental-dump-help`, `--version`, completion scripts and `---completion` requests. (This holds
+/// while the root has no options of its own: the root's parse would take those from anywhere.)
 func parseCommandLine() throws -> any ParsableCommand {
     let arguments = Array(CommandLine.arguments.dropFirst())
     guard let name = arguments.first,
