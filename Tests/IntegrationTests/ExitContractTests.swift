@@ -57,6 +57,26 @@ final class ExitContractTests: WorkspaceTestCase {
         }
     }
 
+    /// `imgpromote CMD ARGS` is parsed by CMD directly (main.swift, `parseCommandLine`), except when the root
+    /// answers an argument itself: help spelled any way, `--help-hidden`, completion scripts, dump-help and a
+    /// stray `help` still behave as under the root (parsed by CMD alone they would name CMD as the tool, or
+    /// print help where the root reports an unexpected argument).
+    func testWhatTheRootAnswersBehavesAsUnderTheRoot() async throws {
+        for (args, expected) in [(["promote", "-qh"], "USAGE: imgpromote promote"),
+                                 (["copy", "a", "b", "-vh"], "USAGE: imgpromote copy"),
+                                 (["plan", "--help-hidden"], "--tag-page-size"),
+                                 (["copy", "--generate-completion-script", "bash"], "__imgpromote_"),
+                                 (["plan", "--experimental-dump-help"], "\"superCommands\" : [\n      \"imgpromote\"\n    ]")] {
+            let r = try await imgpromote(args)
+            XCTAssertEqual(r.exitCode, 0, "\(args): \(r.stderrText)")
+            XCTAssertTrue(r.stdoutText.contains(expected), "\(args): \(r.stdoutText.prefix(300))")
+        }
+        let stray = try await imgpromote(["promote", "-f", "x", "help"])
+        XCTAssertEqual(stray.exitCode, 2)
+        XCTAssertEqual(stray.stderrText, "imgpromote: Unexpected argument 'help' (see 'imgpromote promote --help')\n")
+        XCTAssertEqual(stray.stdoutText, "")
+    }
+
     // MARK: tokens
 
     /// Discovery fails after the login (the registry is not exposed): the login's token is revoked anyway.
