@@ -3,8 +3,10 @@ import CCurl
 /// GET → upload through a bounded ring, driven by pause/unpause on the engine thread.
 ///
 /// Traps handled (see the design notes): an unpause or handle add is progress, so the loop must not
-/// sleep in poll afterwards; an upload failing while the GET is paused must end the GET too; an empty
-/// body never calls the write callback, so the upload also starts when the GET completes.
+/// sleep afterwards (a paused transfer has no socket in the epoll set: the loop runs
+/// `curl_multi_socket_action(CURL_SOCKET_TIMEOUT)` first); an upload failing while the GET is paused
+/// must end the GET too; an empty body never calls the write callback, so the upload also starts
+/// when the GET completes.
 ///
 /// The loop services an operation only when it asked (`changed()`): from the callbacks when a paused
 /// side can move again, a failure was found or progress is due; on a handover wake while the upload

@@ -50,6 +50,8 @@ final class CurlEngine: @unchecked Sendable {
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { arg in
             let loop = Unmanaged<EngineLoop>.fromOpaque(arg!).takeRetainedValue()
+            // Named, so profiles and `top -H` tell it from the cooperative pool it was started from.
+            ccurl_name_thread("http-engine")
             loop.run()
         }, Unmanaged.passRetained(loop).toOpaque())
         precondition(rc == 0, "cannot start the HTTP engine thread")
@@ -192,7 +194,7 @@ final class EngineLoop {
             wait = deadline > now ? min(wait, Int((deadline - now + 999_999) / 1_000_000)) : 0
         }
         for op in timed.values {
-            let ms = op.wakeAfterMillis() ?? 0
+            guard let ms = op.wakeAfterMillis() else { timed.removeValue(forKey: op.id); continue }
             if ms <= 0 { needsService(op) }
             wait = min(wait, max(ms, 0))
         }
