@@ -5,6 +5,14 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <signal.h>
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#endif
 
 static const size_t CCURL_WRITEFUNC_PAUSE = CURL_WRITEFUNC_PAUSE;
 static const size_t CCURL_READFUNC_PAUSE = CURL_READFUNC_PAUSE;
@@ -33,6 +41,63 @@ static inline CURLcode ccurl_getinfo_str(CURL *_Nonnull h, CURLINFO i, char *_Nu
 static inline CURLcode ccurl_getinfo_ptr(CURL *_Nonnull h, CURLINFO i, void *_Nullable *_Nonnull v) { return curl_easy_getinfo(h, i, v); }
 
 static inline CURLMcode ccurl_multi_setopt_long(CURLM *_Nonnull m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
+static inline CURLMcode ccurl_multi_setopt_ptr(CURLM *_Nonnull m, CURLMoption o, void *_Nullable v) { return curl_multi_setopt(m, o, v); }
+
+// The multi socket interface: curl says which sockets to watch and when its timer is due; the
+// engine's event loop reports readiness with curl_multi_socket_action.
+typedef int (*ccurl_socket_cb)(CURL *_Nonnull, curl_socket_t, int, void *_Nullable, void *_Nullable);
+typedef int (*ccurl_timer_cb)(CURLM *_Nonnull, long, void *_Nullable);
+static inline CURLMcode ccurl_multi_setopt_socketcb(CURLM *_Nonnull m, ccurl_socket_cb _Nullable f) { return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, f); }
+static inline CURLMcode ccurl_multi_setopt_timercb(CURLM *_Nonnull m, ccurl_timer_cb _Nullable f) { return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, f); }
+static const curl_socket_t CCURL_SOCKET_TIMEOUT = CURL_SOCKET_TIMEOUT;
+static const int CCURL_POLL_IN = CURL_POLL_IN;
+static const int CCURL_POLL_OUT = CURL_POLL_OUT;
+static const int CCURL_POLL_REMOVE = CURL_POLL_REMOVE;
+
+#ifdef __linux__
+// epoll and eventfd for the engine thread. Wrapped here because struct epoll_event is packed on
+// x86_64 and its data member is a union.
+
+static inline int ccurl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+/// Watches fd for input and/or output (level-triggered). `known`: fd was added before, so modify
+/// it; either way falls back to the other operation (an fd number can be reused after a close).
+static inline int ccurl_epoll_watch(int ep, int fd, int in, int out, int known) {
+    struct epoll_event ev;
+    ev.events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0);
+    ev.data.u64 = 0;
+    ev.data.fd = fd;
+    int rc = epoll_ctl(ep, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc != 0 && errno == (known ? ENOENT : EEXIST)) rc = epoll_ctl(ep, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    return rc;
+}
+
+static inline int ccurl_epoll_unwatch(int ep, int fd) { return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL); }
+
+/// Waits up to timeout ms (-1: forever); fills fds[i] and curl's CURL_CSELECT_* bits for each ready
+/// fd (mapped the way libcurl maps poll results in Curl_socket_check). Returns the count, or -1.
+static inline int ccurl_epoll_wait(int ep, int *_Nonnull fds, int *_Nonnull bits, int max, int timeout) {
+    struct epoll_event ev[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(ep, ev, max, timeout);
+    for (int i = 0; i < n; i++) {
+        uint32_t e = ev[i].events;
+        int b = 0;
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) b |= CURL_CSELECT_IN;
+        if (e & (EPOLLOUT | EPOLLERR)) b |= CURL_CSELECT_OUT;
+        fds[i] = ev[i].data.fd;
+        bits[i] = b;
+    }
+    return n;
+}
+
+/// Names the calling thread (what profilers and `top -H` show).
+static inline void ccurl_name_thread(const char *_Nonnull name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+static inline int ccurl_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+static inline void ccurl_eventfd_signal(int fd) { uint64_t one = 1; ssize_t r = write(fd, &one, sizeof one); (void)r; }
+static inline void ccurl_eventfd_drain(int fd) { uint64_t v; ssize_t r = read(fd, &v, sizeof v); (void)r; }
+#endif
 
 /// libcurl's compiled-in CA bundle and CA directory (either may be NULL).
 static inline const char *_Nullable ccurl_default_cainfo(void) {

@@ -3,11 +3,21 @@ import CCurl
 /// GET → upload through a bounded ring, driven by pause/unpause on the engine thread.
 ///
 /// Traps handled (see the design notes): an unpause or handle add is progress, so the loop must not
-/// sleep in poll afterwards; an upload failing while the GET is paused must end the GET too; an empty
-/// body never calls the write callback, so the upload also starts when the GET completes.
+/// sleep afterwards (a paused transfer has no socket in the epoll set: the loop runs
+/// `curl_multi_socket_action(CURL_SOCKET_TIMEOUT)` first); an upload failing while the GET is paused
+/// must end the GET too; an empty body never calls the write callback, so the upload also starts
+/// when the GET completes.
+///
+/// The loop services an operation only when it asked (`changed()`): from the callbacks when a paused
+/// side can move again, a failure was found or progress is due; on a handover wake while the upload
+/// is pending; when its resume timer is due. `service` reports whether anything moved (unpause,
+/// handle add), and the loop then runs curl's timeout action before sleeping.
 final class BlobOperation: Operation {
     let id: UInt64
     let transfer: BlobTransfer
+    private unowned let loop: EngineLoop
+    /// Listed in the loop's to-service list.
+    var queued = false
     private var continuation: CheckedContinuation<BlobTransferOutcome, any Error>?
     private let ring: ByteRing
     private let hasher = SHA256()
@@ -33,8 +43,9 @@ final class BlobOperation: Operation {
     private var reported: Int64 = -1
 
     init(id: UInt64, transfer: BlobTransfer, continuation: CheckedContinuation<BlobTransferOutcome, any Error>,
-         pipeBytes: Int) {
+         pipeBytes: Int, loop: EngineLoop) {
         self.id = id
+        self.loop = loop
         self.transfer = transfer
         self.continuation = continuation
         ring = ByteRing(capacity: max(pipeBytes, 64 << 10))
@@ -44,7 +55,16 @@ final class BlobOperation: Operation {
 
     private var host: String { Easy.hostOf(transfer.source.url) }
 
-    func begin(loop: EngineLoop) { startSource(loop: loop) }
+    func begin(loop: EngineLoop) {
+        if upload == nil && transfer.pendingDestination != nil { loop.setAwaitingUpload(self, true) }
+        startSource(loop: loop)
+    }
+
+    /// Ask the loop for a `service` call before it sleeps.
+    private func changed() { loop.needsService(self) }
+
+    /// Free ring space at which a paused GET is resumed.
+    private var unpauseFree: Int { max(ring.capacity / 4, 32 << 10) }
 
     private func startSource(loop: EngineLoop) {
         var request = transfer.source
@@ -89,6 +109,7 @@ final class BlobOperation: Operation {
                 let start = range.split(separator: " ").dropFirst().first?.split(separator: "-").first.flatMap { Int64($0) }
                 if start != received {
                     failure = TransportError(kind: .connectionLost, message: "resume answered an unexpected range '\(range)'", host: host)
+                    changed()
                     return
                 }
             } else {
@@ -98,9 +119,11 @@ final class BlobOperation: Operation {
                   easy.status == 200, length != size {
             failure = TransportError(kind: .sizeMismatch,
                                      message: "source announced \(length) bytes, the manifest says \(size)", host: host)
+            changed()
             return
         }
         sourceOK = true
+        if !destinationStarted && upload != nil { changed() }
     }
 
     func sourceData(_ ptr: UnsafeRawPointer, _ count: Int) -> Int {
@@ -116,6 +139,7 @@ final class BlobOperation: Operation {
         }
         if let size = transfer.expectedSize, received + Int64(n) > size {
             failure = TransportError(kind: .sizeMismatch, message: "source sent more than the \(size) bytes the manifest says", host: host)
+            changed()
             return 0
         }
         let keep = keeps   // verify-only: hash and drop, nothing drains a ring
@@ -127,12 +151,14 @@ final class BlobOperation: Operation {
             // Part of this chunk was skipped already; cannot pause mid-chunk, so this cannot happen
             // with a ring larger than curl's 16 KiB write size.
             failure = TransportError(kind: .other, message: "pipe overflow", host: host)
+            changed()
             return 0
         }
         if keep { ring.write(p, n) }
         hasher.update(p, count: n)
         received += Int64(n)
         if let size = transfer.expectedSize, received == size { verify() }
+        if (putPaused && ring.count > 1) || transfer.progress != nil { changed() }
         return count
     }
 
@@ -146,7 +172,9 @@ final class BlobOperation: Operation {
             putPaused = true
             return Int(CCURL_READFUNC_PAUSE)
         }
-        return ring.read(into: ptr, max: min(available, max))
+        let n = ring.read(into: ptr, max: min(available, max))
+        if getPaused && ring.free >= unpauseFree { changed() }
+        return n
     }
 
     private func verify() {
@@ -157,6 +185,7 @@ final class BlobOperation: Operation {
             failure = TransportError(kind: .digestMismatch,
                                      message: "blob content hashes to \(digest), expected \(transfer.expectedDigest)", host: host)
         }
+        changed()   // a paused upload may now send its last byte, or must fail
     }
 
     // MARK: loop
@@ -168,6 +197,7 @@ final class BlobOperation: Operation {
     }
 
     func service(loop: EngineLoop) -> Bool {
+        guard continuation != nil else { return false }   // already finished
         if let failure {
             fail(failure, loop: loop)
             return true
@@ -175,10 +205,12 @@ final class BlobOperation: Operation {
         var moved = false
         if let at = resumeAt, monotonicNanos() >= at {
             resumeAt = nil
+            loop.setTimed(self, false)
             startSource(loop: loop)
             moved = true
         }
         if upload == nil, let pending = transfer.pendingDestination?.take() {
+            loop.setAwaitingUpload(self, false)
             switch pending {
             case .success(let request): upload = request
             case .failure(let error):
@@ -191,7 +223,7 @@ final class BlobOperation: Operation {
             startDestination(loop: loop)
             moved = true
         }
-        if getPaused && ring.free >= max(ring.capacity / 4, 32 << 10), let s = source {
+        if getPaused && ring.free >= unpauseFree, let s = source {
             getPaused = false
             s.pause(CCURLPAUSE_CONT)   // may call sourceData again right here
             moved = true
@@ -266,6 +298,7 @@ final class BlobOperation: Operation {
         if transient && resumes < transfer.maxResumes {
             resumes += 1
             resumeAt = monotonicNanos() + UInt64(200_000_000 << (resumes - 1))
+            loop.setTimed(self, true)
             return
         }
         fail(error ?? TransportError(kind: .connectionLost,
