@@ -255,10 +255,12 @@ final class PromotionTests: WorkspaceTestCase {
         let image = TestImage.random(layerSizes: [300 << 10, 2 << 20], seed: 21)
         try await ImageSeeder.pushAsync(image, to: a.baseURL, repository: "dev/app", tag: "v1",
                                         credentials: .basic(username: "dev", password: "dev-secret"))
-        // Fronts that answer manifest reads (and, on the destination, blob HEADs) without credentials by
-        // adding them on the way: the source first refuses at the blob GET, the destination at the POST.
+        // Fronts that answer manifest reads and the attachment lookups (and, on the destination, blob HEADs)
+        // without credentials by adding them on the way: the source first refuses at the blob GET, the
+        // destination at the POST.
         func basic(_ user: String, _ pass: String) -> String { "Basic " + Data("\(user):\(pass)".utf8).base64EncodedString() }
-        let src = try proxy(a, rules: [.init(where: { $0.path.contains("/manifests/") && $0.method != "PUT" },
+        let src = try proxy(a, rules: [.init(where: { ($0.path.contains("/manifests/") || $0.path.contains("/tags/list")
+                                                      || $0.path.contains("/referrers/")) && $0.method != "PUT" },
                                              fault: .setRequestHeader("Authorization", basic("dev", "dev-secret")))])
         let dst = try proxy(b, rules: [.init(where: { $0.method == "HEAD" },
                                              fault: .setRequestHeader("Authorization", basic("prod", "prod-secret")))])
