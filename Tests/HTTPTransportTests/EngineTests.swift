@@ -31,14 +31,8 @@ final class EngineTests: XCTestCase {
                 }
                 for b in blobs {
                     group.addTask {
-                        let outcome = try await client.transfer(BlobTransfer(
-                            source: HTTPRequest(url: source.url("/blobs/\(b.digest)")),
-                            destination: HTTPRequest(method: "PUT", url: sink.url("/uploads/\(b.digest)")),
-                            expectedDigest: b.digest, expectedSize: b.size))
-                        guard case .completed(let n, _, let r) = outcome, n == b.size, r?.status == 201 else {
-                            throw LoopbackError("transfer of \(b.digest) ended with \(outcome)")
-                        }
-                        return b.size + Int64(r?.body.count ?? 0)
+                        let r = try await copyBlob(b, with: client, from: source, to: sink)
+                        return b.size + Int64(r.body.count)
                     }
                 }
                 var total: Int64 = 0

@@ -79,3 +79,17 @@ let sharedTestClient = HTTPClient()
 func transferWithin(_ seconds: Double, client: HTTPClient = sharedTestClient, _ transfer: BlobTransfer) async throws -> BlobTransferOutcome {
     try await withDeadline(seconds) { try await client.transfer(transfer) }
 }
+
+/// Streams `blob` from `source` to `sink` through `client` and fails unless the whole blob arrived and the
+/// sink answered 201; returns the sink's answer.
+@discardableResult
+func copyBlob(_ blob: RandomBlob, with client: HTTPClient, from source: BlobServer, to sink: UploadSink) async throws -> HTTPResponse {
+    let outcome = try await client.transfer(BlobTransfer(
+        source: HTTPRequest(url: source.url("/blobs/\(blob.digest)")),
+        destination: HTTPRequest(method: "PUT", url: sink.url("/uploads/\(blob.digest)")),
+        expectedDigest: blob.digest, expectedSize: blob.size))
+    guard case .completed(let n, _, let r?) = outcome, n == blob.size, r.status == 201 else {
+        throw LoopbackError("transfer of \(blob.digest) ended with \(outcome)")
+    }
+    return r
+}
