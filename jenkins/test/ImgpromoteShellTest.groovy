@@ -47,26 +47,12 @@ class ImgpromoteShellTest {
         for (String shell in sh) {
             File work = new File(dir, shell.replace(' ', '-'))
             work.mkdirs()
-            File bin = new File(work, 'bin')
-            File rec = new File(work, 'record')
-            fakeImgpromote(bin, rec)
-            StringBuilder log = new StringBuilder()
-            StepHarness h = new StepHarness()
-            h.env.putAll(outerEnv)
-            Map extra = [FAKE_RECORD: rec.absolutePath] + fake
             String exe = shell.contains(' ') ? writeWrapper(work, shell) : shell
-            h.shHandler = realShell(exe, work, bin, extra, log)
-            def result
-            try {
-                result = h.run(stepArgs)
-            } catch (hudson.AbortException e) {
-                result = e
-            }
-            assert h.shCalls.size() == 1
+            Map run = StepHarness.inShell(work, exe, stepArgs, fake, outerEnv)
             assert !work.list().any { it.startsWith('PWNED') }: "${shell}: a hostile value was executed: ${work.list()}"
             String script = new File(work, 'script.sh').text
             SENTINELS.each { assert !script.contains(it): "${shell}: script file contains a secret" }
-            check(shell, result, rec, log.toString())
+            check(shell, run.result, run.rec, run.log)
         }
     }
 

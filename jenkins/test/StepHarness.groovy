@@ -186,12 +186,19 @@ class StepHarness {
 
     /**
      * Runs the step once with its script in dash (a real shell) and a fake imgpromote, in a fresh
-     * directory under dir; outerEnv is the pipeline's env. Returns [result (the step's value or its
-     * AbortException), h, rec (what the fake recorded), log].
+     * directory under dir; outerEnv is the pipeline's env. Returns what inShell returns.
      */
     static Map inDash(File dir, Map stepArgs, Map fake, Map outerEnv = [:]) {
         org.junit.Assume.assumeTrue('dash is needed', ['sh', '-c', 'command -v dash'].execute().waitFor() == 0)
-        File work = new File(dir, "run-${dir.list().size()}")
+        return inShell(new File(dir, "run-${dir.list().size()}"), 'dash', stepArgs, fake, outerEnv)
+    }
+
+    /**
+     * Runs the step once with its script in `shell` (an executable) and a fake imgpromote, in work
+     * (created); outerEnv is the pipeline's env. Returns [result (the step's value or its
+     * AbortException), h, rec (what the fake recorded), log].
+     */
+    static Map inShell(File work, String shell, Map stepArgs, Map fake, Map outerEnv = [:]) {
         work.mkdirs()
         File bin = new File(work, 'bin')
         File rec = new File(work, 'record')
@@ -199,7 +206,7 @@ class StepHarness {
         StringBuilder log = new StringBuilder()
         StepHarness h = new StepHarness()
         h.env.putAll(outerEnv)
-        h.shHandler = realShell('dash', work, bin, [FAKE_RECORD: rec.absolutePath] + fake, log)
+        h.shHandler = realShell(shell, work, bin, [FAKE_RECORD: rec.absolutePath] + fake, log)
         def result
         try {
             result = h.run(stepArgs)
