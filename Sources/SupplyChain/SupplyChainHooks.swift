@@ -60,7 +60,7 @@ public struct SupplyChainHooks: Sendable {
             let work = self
             let writesAnyway = base.beforeTag != nil || base.lookAhead != nil || record != nil
             hooks.lookAhead = { digests in
-                let found = lookups.start(digests) { try await work.finder().find(for: digests) }
+                let found = work.lookup(digests, in: lookups)
                 if writesAnyway { return true }
                 return try await !found.value.isEmpty
             }
@@ -95,6 +95,12 @@ public struct SupplyChainHooks: Sendable {
         AttachmentFinder(client: source.client, repository: source.repository, selection: attachments, listings: tagListings)
     }
 
+    /// The image's one lookup of what hangs off `digests`: the one `lookups` holds, else started now.
+    func lookup(_ digests: [String], in lookups: AttachmentLookups) -> Task<[Attachment], any Error> {
+        let work = self
+        return lookups.start(digests) { try await work.finder().find(for: digests) }
+    }
+
     /// Writes the promotion record for `digest` into the destination's `.att`.
     public func attachRecord(_ settings: RecordSettings, digest: String) async throws {
         var src = settings.source, dst = settings.destination
@@ -118,8 +124,7 @@ public struct SupplyChainHooks: Sendable {
         if let lookups {
             // The look-ahead's lookup, whether it started already or not (then it is started here and the
             // look-ahead finds it): never two lookups of one image.
-            let work = self
-            found = try await lookups.start(digests) { try await work.finder().find(for: digests) }.value
+            found = try await lookup(digests, in: lookups).value
         } else {
             found = try await finder().find(for: digests)
         }
@@ -201,5 +206,4 @@ public final class AttachmentLookups: Sendable {
             return task
         }
     }
-
 }
