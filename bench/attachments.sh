@@ -11,49 +11,9 @@
 set -euo pipefail
 
 RUNS=${RUNS:-5}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/imgpromote-bench-att.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-for tool in docker-registry skopeo python3 curl openssl cc; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 2; }
-done
-BIN=${IMGPROMOTE_BIN:-}
-if [ -z "$BIN" ]; then
-    (cd "$ROOT" && swift build -c release --product imgpromote >/dev/null)
-    BIN=$(cd "$ROOT" && swift build -c release --product imgpromote --show-bin-path)/imgpromote
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-declare -A PORT
-start_registry() {   # start_registry NAME
-    local name=$1 port; port=$(free_port)
-    mkdir -p "$WORK/$name"
-    cat > "$WORK/$name.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: false}}
-storage: {filesystem: {rootdirectory: $WORK/$name}}
-http: {addr: 127.0.0.1:$port}
-EOF
-    docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
-    PIDS+=($!); PORT[$name]=$port
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
-    echo "bench: registry $name did not start" >&2; exit 1
-}
-requests() { grep -acE '^[0-9.]+ - - \[' "$WORK/$1.log" || true; }
-cc -O2 -pthread -o "$WORK/latency-proxy" "$ROOT/bench/latency-proxy.c"
-start_proxy() {   # start_proxy NAME TARGET DELAY_MS
-    local port; port=$(free_port)
-    "$WORK/latency-proxy" "$port" "${PORT[$2]}" "$3" &
-    PIDS+=($!); PORT[$1]=$port
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
-}
+source "$(dirname "$0")/lib.sh"
+bench_init bench-att skopeo openssl
+bench_binary
 
 start_registry src
 start_registry dst

@@ -23,60 +23,10 @@ fi
 
 RUNS=${RUNS:-3}
 SCENARIOS=${SCENARIOS:-"cold cold20 index index20 noop noop20 same same20 big"}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/imgpromote-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-for tool in docker-registry skopeo python3 curl bc cc; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (run .ci/install-deps.sh)" >&2; exit 2; }
-done
+source "$(dirname "$0")/lib.sh"
+bench_init bench skopeo bc
 [ -x /usr/bin/time ] || { echo "bench: GNU time is missing (apt-get install time)" >&2; exit 2; }
-
-BIN=${IMGPROMOTE_BIN:-}
-if [ -z "$BIN" ]; then
-    # The binary as shipped (agent-image/build-binary.sh): Swift runtime linked in, no dynamic loading of it.
-    echo "bench: building release (--static-swift-stdlib, as shipped)" >&2
-    (cd "$ROOT" && swift build -c release --static-swift-stdlib --product imgpromote >/dev/null)
-    BIN=$(cd "$ROOT" && swift build -c release --static-swift-stdlib --product imgpromote --show-bin-path)/imgpromote
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-declare -A PORT PID
-start_registry() {   # start_registry NAME: fresh storage, same port as before
-    local name=$1 port=${PORT[$1]:-$(free_port)}
-    rm -rf "${WORK:?}/$name"; mkdir -p "$WORK/$name"
-    cat > "$WORK/$name.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: false}}
-storage: {filesystem: {rootdirectory: $WORK/$name}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
-EOF
-    docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
-    PID[$name]=$!; PIDS+=($!); PORT[$name]=$port
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
-    echo "bench: registry $name did not start" >&2; exit 1
-}
-stop_registry() { kill "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; }
-reset_registry() { stop_registry "$1"; start_registry "$1"; }
-requests() { grep -acE '^[0-9.]+ - - \[' "$WORK/$1.log" || true; }
-upload_requests() { grep -aE '^[0-9.]+ - - \[' "$WORK/$1.log" | grep -acE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' || true; }
-
-# The delaying proxy is C so that it takes next to no CPU from the 2 cores the tools are measured on
-# (see the comment at the top of latency-proxy.c).
-cc -O2 -pthread -o "$WORK/latency-proxy" "$ROOT/bench/latency-proxy.c"
-start_proxy() {   # start_proxy NAME TARGET_NAME DELAY_MS
-    local port; port=$(free_port)
-    "$WORK/latency-proxy" "$port" "${PORT[$2]}" "$3" &
-    PIDS+=($!); PORT[$1]=$port
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return; sleep 0.05; done
-}
+bench_binary
 
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
 SKOPEO=(skopeo copy --all --policy "$WORK/policy.json" --src-tls-verify=false --dest-tls-verify=false)
