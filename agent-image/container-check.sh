@@ -242,29 +242,10 @@ bin=$(cd "$root" && swift build --show-bin-path)
 emulator="$bin/openshift-emulator"
 host_imgpromote="$bin/imgpromote"
 
-secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
-alice_pw=$(secret) dev_sa=$(secret) prod_sa=$(secret) quay_pw=$(secret)
-(
-  umask 077
-  for cluster in dev prod; do
-    sa=$dev_sa pushers='["alice"]' pullers='["system:serviceaccount:ci:promoter"]'
-    if [ $cluster = prod ]; then sa=$prod_sa pushers='["system:serviceaccount:ci:promoter"]' pullers='[]'; fi
-    cat >"$work/$cluster.json" <<EOF
-{"name": "$cluster",
- "users": [{"name": "alice", "password": "$alice_pw"}],
- "serviceAccounts": [{"namespace": "ci", "name": "promoter", "token": "$sa"}],
- "projects": [{"name": "shop", "pullers": $pullers, "pushers": $pushers},
-              {"name": "openshift", "pullers": ["system:authenticated"], "pushers": []}],
- "imageStreams": [{"namespace": "openshift", "name": "cli"}]}
-EOF
-  done
-)
-for cluster in dev prod; do
-  mkdir -p "$work/$cluster"
-  "$emulator" --config "$work/$cluster.json" --work-dir "$work/$cluster" --state-file "$work/$cluster.state" \
-    >"$work/$cluster.log" 2>&1 &
-  pids+=($!)
-done
+# shellcheck source=../scripts/lib/clusters.sh
+source "$root/scripts/lib/clusters.sh"
+start_clusters "$emulator" || die "emulated clusters did not start"
+quay_pw=$(secret)
 # A plain registry with htpasswd auth, standing in for Quay / Harbor / Artifactory.
 quay_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/quay/data"
@@ -278,17 +259,12 @@ auth: {htpasswd: {realm: quay-standin, path: $work/quay/htpasswd}}
 EOF
 docker-registry serve "$work/quay/config.yml" >"$work/quay/log" 2>&1 &
 pids+=($!)
-for f in "$work/dev.state" "$work/prod.state"; do
-  for _ in $(seq 1 200); do [ -s "$f" ] && break; sleep 0.05; done
-  [ -s "$f" ] || { tail -n 5 "$work/dev.log" "$work/prod.log"; die "emulated clusters did not start"; }
-done
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/$1.state" "$2"; }
-dev_api=$(field dev apiURL) prod_api=$(field prod apiURL)
-dev_reg=$(field dev registryHost) prod_reg=$(field prod registryHost)
+dev_api=$(cluster_field dev apiURL) prod_api=$(cluster_field prod apiURL)
+dev_reg=$(cluster_field dev registryHost) prod_reg=$(cluster_field prod registryHost)
 quay="127.0.0.1:$quay_port"
 mkdir -p "$work/step" "$work/certs-dev" "$work/certs-prod"
-cp "$(field dev caBundlePath)" "$work/step/dev-ca.pem"
-cp "$(field prod caBundlePath)" "$work/step/prod-ca.pem"
+cp "$(cluster_field dev caBundlePath)" "$work/step/dev-ca.pem"
+cp "$(cluster_field prod caBundlePath)" "$work/step/prod-ca.pem"
 cp "$work/step/dev-ca.pem" "$work/certs-dev/ca.crt"
 cp "$work/step/prod-ca.pem" "$work/certs-prod/ca.crt"
 pass "emulated clusters dev ($dev_api) and prod ($prod_api), plain registry $quay"

@@ -26,39 +26,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
-alice_pw=$(secret); dev_sa=$(secret); prod_sa=$(secret)
-
+# shellcheck source=lib/clusters.sh
+source "$root/scripts/lib/clusters.sh"
 say "Starting emulated clusters dev and prod (API + OAuth over HTTPS, real docker-registry behind each)"
 umask 077
-for cluster in dev prod; do
-    sa_token=$dev_sa; [ $cluster = prod ] && sa_token=$prod_sa
-    # dev: alice may push to shop (she builds), the CI service account may pull.
-    # prod: only the CI service account may push to shop.
-    if [ $cluster = dev ]; then pushers='["alice"]'; pullers='["system:serviceaccount:ci:promoter"]'
-    else pushers='["system:serviceaccount:ci:promoter"]'; pullers='[]'; fi
-    cat > "$work/$cluster.json" <<EOF
-{"name": "$cluster",
- "users": [{"name": "alice", "password": "$alice_pw"}],
- "serviceAccounts": [{"namespace": "ci", "name": "promoter", "token": "$sa_token"}],
- "projects": [{"name": "shop", "pullers": $pullers, "pushers": $pushers},
-              {"name": "openshift", "pullers": ["system:authenticated"], "pushers": []}],
- "imageStreams": [{"namespace": "openshift", "name": "cli"}]}
-EOF
-    mkdir -p "$work/$cluster"
-    "$emulator" --config "$work/$cluster.json" --work-dir "$work/$cluster" --state-file "$work/$cluster.state" \
-        >"$work/$cluster.log" 2>&1 &
-    pids+=($!)
-done
-for cluster in dev prod; do
-    for _ in $(seq 1 200); do [ -s "$work/$cluster.state" ] && break; sleep 0.05; done
-    [ -s "$work/$cluster.state" ] || { cat "$work/$cluster.log"; echo "demo: $cluster did not start" >&2; exit 1; }
-done
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/$1.state" "$2"; }
-dev_api=$(field dev apiURL); prod_api=$(field prod apiURL)
-dev_ca=$(field dev caBundlePath); prod_ca=$(field prod caBundlePath)
-echo "dev:  API $dev_api, registry $(field dev registryHost)"
-echo "prod: API $prod_api, registry $(field prod registryHost)"
+start_clusters "$emulator" || { echo "demo: the emulated clusters did not start" >&2; exit 1; }
+dev_api=$(cluster_field dev apiURL); prod_api=$(cluster_field prod apiURL)
+dev_ca=$(cluster_field dev caBundlePath); prod_ca=$(cluster_field prod caBundlePath)
+echo "dev:  API $dev_api, registry $(cluster_field dev registryHost)"
+echo "prod: API $prod_api, registry $(cluster_field prod registryHost)"
 
 say "Writing a kubeconfig with contexts dev and prod (service-account tokens, mode 0600)"
 export KUBECONFIG="$work/kubeconfig"
@@ -91,8 +67,8 @@ IMGPROMOTE_PASSWORD="$alice_pw" "$imgpromote" login --cluster "$dev_api" --ca-fi
 mkdir -p "$work/certs" && cp "$dev_ca" "$work/certs/ca.crt"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$work/policy.json"
 skopeo copy --quiet --all --policy "$work/policy.json" --authfile "$work/alice-auth.json" --dest-cert-dir "$work/certs" \
-    "oci:$work/layout:1.0" "docker://$(field dev registryHost)/shop/app:1.0"
-echo "pushed $(field dev registryHost)/shop/app:1.0"
+    "oci:$work/layout:1.0" "docker://$(cluster_field dev registryHost)/shop/app:1.0"
+echo "pushed $(cluster_field dev registryHost)/shop/app:1.0"
 
 say "Promoting dev -> prod:  imgpromote copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0"
 promoted=$("$imgpromote" copy --src-context dev --dest-context prod shop/app:1.0 shop/app:1.0)
@@ -102,13 +78,13 @@ say "Checking with skopeo: the digest in prod equals the digest in dev"
 "$imgpromote" login --context prod --authfile "$work/prod-auth.json" 2>/dev/null
 cp "$prod_ca" "$work/certs/ca.crt"
 prod_digest=$(skopeo inspect --raw --authfile "$work/prod-auth.json" --cert-dir "$work/certs" \
-    "docker://$(field prod registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
+    "docker://$(cluster_field prod registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
 cp "$dev_ca" "$work/certs/ca.crt"
 dev_digest=$(skopeo inspect --raw --authfile "$work/alice-auth.json" --cert-dir "$work/certs" \
-    "docker://$(field dev registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
+    "docker://$(cluster_field dev registryHost)/shop/app:1.0" | sha256sum | cut -d' ' -f1)
 echo "dev  shop/app:1.0 = sha256:$dev_digest"
 echo "prod shop/app:1.0 = sha256:$prod_digest"
-[ "$dev_digest" = "$prod_digest" ] && [ "$promoted" = "$(field prod registryHost)/shop/app@sha256:$prod_digest" ] \
+[ "$dev_digest" = "$prod_digest" ] && [ "$promoted" = "$(cluster_field prod registryHost)/shop/app@sha256:$prod_digest" ] \
     || { echo "demo: digests differ" >&2; exit 1; }
 
 say "Running it again is a no-op (one manifest HEAD on prod)"
@@ -120,8 +96,8 @@ for name in web worker; do
     python3 bench/make-image.py "$work/layout-$name" 1.0 --layers 3x4M --seed $seed --base-seed 7 >/dev/null
     cp "$dev_ca" "$work/certs/ca.crt"
     skopeo copy --quiet --all --policy "$work/policy.json" --authfile "$work/alice-auth.json" --dest-cert-dir "$work/certs" \
-        "oci:$work/layout-$name:1.0" "docker://$(field dev registryHost)/shop/$name:1.0"
-    echo "pushed $(field dev registryHost)/shop/$name:1.0"
+        "oci:$work/layout-$name:1.0" "docker://$(cluster_field dev registryHost)/shop/$name:1.0"
+    echo "pushed $(cluster_field dev registryHost)/shop/$name:1.0"
 done
 cat > "$work/release.yaml" <<EOF
 # The release: three images that share a base; app gets a second tag.
@@ -148,10 +124,10 @@ say "Checking the release with skopeo: every prod tag has its dev digest"
 for ref in app:1.0 app:stable web:1.0 worker:1.0; do
     cp "$prod_ca" "$work/certs/ca.crt"
     p=$(skopeo inspect --raw --authfile "$work/prod-auth.json" --cert-dir "$work/certs" \
-        "docker://$(field prod registryHost)/shop/$ref" | sha256sum | cut -d' ' -f1)
+        "docker://$(cluster_field prod registryHost)/shop/$ref" | sha256sum | cut -d' ' -f1)
     cp "$dev_ca" "$work/certs/ca.crt"
     d=$(skopeo inspect --raw --authfile "$work/alice-auth.json" --cert-dir "$work/certs" \
-        "docker://$(field dev registryHost)/shop/${ref%%:*}:1.0" | sha256sum | cut -d' ' -f1)
+        "docker://$(cluster_field dev registryHost)/shop/${ref%%:*}:1.0" | sha256sum | cut -d' ' -f1)
     echo "prod shop/$ref = sha256:$p"
     [ "$p" = "$d" ] || { echo "demo: shop/$ref differs between dev and prod" >&2; exit 1; }
 done

@@ -30,53 +30,28 @@ fi
 mkdir -p "$work/bin"
 ln -s "$IMGPROMOTE_BIN_DIR/imgpromote" "$work/bin/imgpromote"
 
-secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
-alice_pw=$(secret) dev_sa=$(secret) prod_sa=$(secret)
-(
-  umask 077
-  for cluster in dev prod; do
-    sa=$dev_sa pushers='["alice"]' pullers='["system:serviceaccount:ci:promoter"]'
-    if [ $cluster = prod ]; then sa=$prod_sa pushers='["system:serviceaccount:ci:promoter"]' pullers='[]'; fi
-    cat >"$work/$cluster.json" <<JSON
-{"name": "$cluster",
- "users": [{"name": "alice", "password": "$alice_pw"}],
- "serviceAccounts": [{"namespace": "ci", "name": "promoter", "token": "$sa"}],
- "projects": [{"name": "shop", "pullers": $pullers, "pushers": $pushers},
-              {"name": "openshift", "pullers": ["system:authenticated"], "pushers": []}],
- "imageStreams": [{"namespace": "openshift", "name": "cli"}]}
-JSON
-  done
-)
-for cluster in dev prod; do
-  mkdir -p "$work/$cluster"
-  "$IMGPROMOTE_BIN_DIR/openshift-emulator" --config "$work/$cluster.json" --work-dir "$work/$cluster" \
-    --state-file "$work/$cluster.state" >"$work/$cluster.log" 2>&1 &
-  pids+=($!)
-done
-for f in "$work/dev.state" "$work/prod.state"; do
-  for _ in $(seq 1 200); do [ -s "$f" ] && break; sleep 0.05; done
-  [ -s "$f" ] || { tail -n 5 "$work/dev.log" "$work/prod.log"; die "emulated clusters did not start"; }
-done
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/$1.state" "$2"; }
+# shellcheck source=../../scripts/lib/clusters.sh
+source "$root/scripts/lib/clusters.sh"
+start_clusters "$IMGPROMOTE_BIN_DIR/openshift-emulator" || die "emulated clusters did not start"
 mkdir -p "$work/certs-dev" "$work/certs-prod"
-cp "$(field dev caBundlePath)" "$work/dev-ca.pem"
-cp "$(field prod caBundlePath)" "$work/prod-ca.pem"
+cp "$(cluster_field dev caBundlePath)" "$work/dev-ca.pem"
+cp "$(cluster_field prod caBundlePath)" "$work/prod-ca.pem"
 cp "$work/dev-ca.pem" "$work/certs-dev/ca.crt"
 cp "$work/prod-ca.pem" "$work/certs-prod/ca.crt"
 
 # Seed dev: alice pushes shop/app:1.0 (2 platforms) with skopeo.
 python3 "$root/bench/make-image.py" "$work/layout" 1.0 --layers 2x256K --platforms linux/amd64,linux/arm64 --seed 11 >/dev/null ||
   die "bench/make-image.py"
-IMGPROMOTE_PASSWORD="$alice_pw" "$work/bin/imgpromote" login --quiet --cluster "$(field dev apiURL)" --ca-file "$work/dev-ca.pem" \
+IMGPROMOTE_PASSWORD="$alice_pw" "$work/bin/imgpromote" login --quiet --cluster "$(cluster_field dev apiURL)" --ca-file "$work/dev-ca.pem" \
   --username alice --authfile "$work/alice-dev.json" >/dev/null 2>"$work/login.log" || { cat "$work/login.log"; die "login to dev"; }
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$work/policy.json"
 skopeo copy --quiet --all --policy "$work/policy.json" --authfile "$work/alice-dev.json" --dest-cert-dir "$work/certs-dev" \
-  "oci:$work/layout:1.0" "docker://$(field dev registryHost)/shop/app:1.0" || die "seeding dev with skopeo"
+  "oci:$work/layout:1.0" "docker://$(cluster_field dev registryHost)/shop/app:1.0" || die "seeding dev with skopeo"
 
 cd "$lib"
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/default-java}
 [ -x "$JAVA_HOME/bin/java" ] || JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
 REAL_WORK=$work REAL_ALICE_PW=$alice_pw REAL_DEV_SA=$dev_sa REAL_PROD_SA=$prod_sa \
-REAL_DEV_API=$(field dev apiURL) REAL_PROD_API=$(field prod apiURL) \
-REAL_DEV_REG=$(field dev registryHost) REAL_PROD_REG=$(field prod registryHost) \
+REAL_DEV_API=$(cluster_field dev apiURL) REAL_PROD_API=$(cluster_field prod apiURL) \
+REAL_DEV_REG=$(cluster_field dev registryHost) REAL_PROD_REG=$(cluster_field prod registryHost) \
   timeout 600 groovy -cp "test:test/stubs:/usr/share/java/junit4.jar" test/RealCliCheck.groovy
