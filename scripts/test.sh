@@ -27,6 +27,9 @@ grep -qE 'Executed [0-9]+ tests?, with 0 failures' /tmp/imgpromote-test.log || f
 step "Jenkins shared library (groovy)"
 jenkins/test/run.sh || failed+=("jenkins tests")
 
+step "Jenkins step end to end: the real CLI against two emulated clusters, checked with skopeo"
+IMGPROMOTE_BIN_DIR="$(swift build --show-bin-path)" jenkins/test/real-cli.sh || failed+=("jenkins real-cli")
+
 step "agent image: build as the Containerfile does, run in a runtime-only root file system"
 if agent-image/build-binary.sh "$root/.build-agent-image/out"; then
   IMGPROMOTE_BIN="$root/.build-agent-image/out/imgpromote" agent-image/verify.sh || failed+=("agent-image checks")
