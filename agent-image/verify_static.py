@@ -131,6 +131,11 @@ def env_of(stage, name):
     return None
 
 
+def package_target_paths():
+    """Every directory Package.swift names with `path:` (targets outside Sources/NAME and Tests/NAME)."""
+    return re.findall(r"\bpath:\s*\"([^\"]+)\"", open(os.path.join(ROOT, "Package.swift")).read())
+
+
 def check_containerfile(fname, final_base_pattern, is_agent):
     path = os.path.join(HERE, fname)
     if not check(f"{fname}: exists", os.path.isfile(path)):
@@ -154,6 +159,12 @@ def check_containerfile(fname, final_base_pattern, is_agent):
     copies = " ".join(build.all("COPY"))
     check(f"{fname}: build stage copies the package (Package.*, Sources, Tests)",
           all(p in copies for p in ("Package.*", "Sources", "Tests")), copies)
+    # SwiftPM refuses the whole manifest when one target's directory is missing, bench targets included.
+    copied = [a.split()[-2] for a in build.all("COPY") if len(a.split()) >= 2]
+    uncopied = [p for p in package_target_paths()
+                if not any(p == c or p.startswith(c.rstrip("/") + "/") for c in copied)]
+    check(f"{fname}: build stage copies every target path Package.swift names", not uncopied,
+          "missing " + ", ".join(uncopied))
     base_arg = re.fullmatch(r"\$\{(\w+)\}", final.base)
     base_default = gargs.get(base_arg.group(1)) if base_arg else final.base
     check(f"{fname}: runtime stage FROM {final_base_pattern}",
