@@ -186,6 +186,8 @@ final class EngineLoop {
     }
 
     /// How long epoll may sleep: until curl's timer or an operation's own timer, at most 1 s.
+    /// Also tends the operation timers on the way (one pass over them before every sleep): drops the
+    /// operations with no timer left and queues those already due for service, which makes it 0.
     private func waitMillis() -> Int32 {
         if !dirty.isEmpty || kick { return 0 }
         var wait = 1000
