@@ -58,6 +58,22 @@ reset_registry() { stop_registry "$1"; start_registry "$1"; }
 requests() { grep -acE '^[0-9.]+ - - \[' "$WORK/$1.log" || true; }
 upload_requests() { grep -aE '^[0-9.]+ - - \[' "$WORK/$1.log" | grep -acE '"(PUT|PATCH) /v2/[^ ]*/blobs/uploads/' || true; }
 
+# CPU time (user + system, ms) the given processes have used so far, from /proc: the registries'.
+process_cpu_ms() {
+    local ticks=0 pid f
+    for pid in "$@"; do
+        f=$(cut -d')' -f2- "/proc/$pid/stat")
+        set -- $f
+        ticks=$(( ticks + ${12} + ${13} ))
+    done
+    echo $(( ticks * 1000 / $(getconf CLK_TCK) ))
+}
+# CPU time (ms) of the shell's finished children, from a file bash's `times` wrote (its second line).
+# `times >FILE` in the measuring shell itself: in a command substitution it would see a fresh subshell.
+children_cpu_ms() {
+    python3 -c 'import re,sys; print(round(sum(int(m)*60000+float(s)*1000 for m,s in re.findall(r"(\d+)m([\d.]+)s", open(sys.argv[1]).read().splitlines()[1]))))' "$1"
+}
+
 # The delaying proxy is C so that it takes next to no CPU from the 2 cores the tools are measured on
 # (see the comment at the top of latency-proxy.c).
 start_proxy() {   # start_proxy NAME TARGET_NAME DELAY_MS

@@ -91,11 +91,16 @@ measure() {   # measure SCENARIO TOOL -- command...
     local scenario=$1 tool=$2; shift 3
     local before ups src; before=$(requests dst); ups=$(upload_requests dst); src=$(requests src)
     sync
+    local reg0; reg0=$(process_cpu_ms "${PID[src]}" "${PID[dst]}")
+    times >"$WORK/times0"
     local t0=$EPOCHREALTIME
     if ! "$@" >"$WORK/out" 2>"$WORK/err"; then echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1; fi
     local t1=$EPOCHREALTIME
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$(echo "$t1 - $t0" | bc -l)" \
-        "$(( $(requests dst) - before ))" "$(( $(upload_requests dst) - ups ))" "$(( $(requests src) - src ))" >> "$RESULTS"
+    times >"$WORK/times1"
+    local reg1; reg1=$(process_cpu_ms "${PID[src]}" "${PID[dst]}")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$(echo "$t1 - $t0" | bc -l)" \
+        "$(( $(requests dst) - before ))" "$(( $(upload_requests dst) - ups ))" "$(( $(requests src) - src ))" \
+        "$(( $(children_cpu_ms "$WORK/times1") - $(children_cpu_ms "$WORK/times0") ))" "$(( reg1 - reg0 ))" >> "$RESULTS"
 }
 skopeo_loop() {   # skopeo_loop SRC DST
     for app in $APPS; do
@@ -139,8 +144,8 @@ python3 - "$RESULTS" "$UNIQUE_BLOBS" "$UNIQUE_BYTES" "$(echo $APPS | wc -w)" <<'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    sc, tool, wall, req, ups, src = line.rstrip("\n").split("\t")
-    rows[(sc, tool)].append((float(wall), int(req), int(ups), int(src)))
+    sc, tool, wall, req, ups, src, own, reg = line.rstrip("\n").split("\t")
+    rows[(sc, tool)].append((float(wall), int(req), int(ups), int(src), int(own) / 1000, int(reg) / 1000))
 names = {"cold": "cold release", "cold20": "cold release, +20 ms each way",
          "noop": "no-op rerun", "noop20": "no-op rerun, +20 ms each way",
          "noopbare": "no-op rerun, --attachments none", "noopbare20": "no-op rerun, --attachments none, +20 ms"}
@@ -158,6 +163,19 @@ for sc, label in names.items():
     secs = lambda t, r: f"{t:.2f}{span(r)}" if t == t else "–"
     print(f"| {label} | {secs(ta, a)} | {secs(tb, b)} | {ratio(tb)} | {secs(tc, c)} | {ratio(tc)} | {num(a,1)} / {num(b,1)} / {num(c,1)} "
           f"| {num(a,3)} / {num(b,3)} / {num(c,3)} | {num(a,2)} / {num(b,2)} / {num(c,2)} |")
+# Where the time goes: CPU of the tool and of both registries during its runs. On the 2 cores they
+# share, (tool + registries) / 2 is the least wall time any schedule of that work could take.
+print("\n| scenario | CPU s imgpromote + registries (2-core floor) | CPU s skopeo sync + registries (2-core floor) |")
+print("|---|---:|---:|")
+for sc, label in names.items():
+    cells = []
+    for tool in ("imgpromote", "skopeo-sync"):
+        r = rows.get((sc, tool))
+        if not r:
+            cells.append("–"); continue
+        own, reg = statistics.median(x[4] for x in r), statistics.median(x[5] for x in r)
+        cells.append(f"{own:.2f} + {reg:.2f} ({(own + reg) / 2:.2f})")
+    if rows.get((sc, "imgpromote")): print(f"| {label} | {cells[0]} | {cells[1]} |")
 print(f"\n{sys.argv[4]} images, {sys.argv[2]} unique blobs ({int(sys.argv[3]) / 2**20:.0f} MiB); median of the runs; "
       "loopback docker-registry; skopeo with an empty blob-info cache before every run.")
 PY

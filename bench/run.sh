@@ -92,15 +92,18 @@ measure() {
     sync
     # Wall time from bash's microsecond clock (GNU time's %e has 10 ms steps: too coarse for a
     # no-op); GNU time for peak RSS.
+    local reg0; reg0=$(process_cpu_ms "${PID[src]}" "${PID[dst]}")
     local t0=$EPOCHREALTIME
     if ! /usr/bin/time -f "%M %U %S" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; then
         echo "bench: $tool failed in $scenario:" >&2; tail -5 "$WORK/err" >&2; exit 1
     fi
-    local t1=$EPOCHREALTIME wall rss user sys
+    local t1=$EPOCHREALTIME wall rss user sys reg1
+    reg1=$(process_cpu_ms "${PID[src]}" "${PID[dst]}")
     wall=$(echo "$t1 - $t0" | bc -l)
     read -r rss user sys < "$WORK/time"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
-        "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" "$(echo "$user + $sys" | bc -l)" >> "$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$wall" "$rss" \
+        "$(( $(requests "$reg") - before ))" "$(( $(upload_requests "$reg") - ups_before ))" "$(echo "$user + $sys" | bc -l)" \
+        "$(( reg1 - reg0 ))" >> "$RESULTS"
 }
 
 src_ref() { echo "127.0.0.1:${PORT[$1]}/bench/$2:v1"; }
@@ -125,7 +128,7 @@ ceiling() {   # ceiling SCENARIO REGISTRY_OR_PROXY
     done
     for u in "${uploads[@]}"; do wait "$u"; done
     t1=$EPOCHREALTIME
-    printf '%s\tcurl-ceiling\t%s\t0\t0\t5\t0\n' "$1" "$(echo "$t1 - $t0" | bc -l)" >> "$RESULTS"
+    printf '%s\tcurl-ceiling\t%s\t0\t0\t5\t0\t0\n' "$1" "$(echo "$t1 - $t0" | bc -l)" >> "$RESULTS"
 }
 
 for scenario in $SCENARIOS; do
@@ -164,8 +167,8 @@ python3 - "$RESULTS" <<'PY'
 import statistics, sys, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    sc, tool, wall, rss, req, ups, cpu = line.rstrip("\n").split("\t")
-    rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups), float(cpu)))
+    sc, tool, wall, rss, req, ups, cpu, reg = line.rstrip("\n").split("\t")
+    rows[(sc, tool)].append((float(wall), int(rss), int(req), int(ups), float(cpu), int(reg) / 1000))
 names = {"cold": "cold copy, 5 x 100 MiB layers", "cold20": "cold copy, 5 x 100 MiB, +20 ms each way",
          "index": "2-platform index (4 x 25 MiB each, 1 shared)", "index20": "2-platform index, +20 ms each way",
          "noop": "no-op rerun (tag already there)", "noop20": "no-op rerun, +20 ms each way",
@@ -193,10 +196,15 @@ for sc, where in (("cold", "directly"), ("cold20", "through the +20 ms proxy")):
             f"imgpromote's cold copy (GET from the source as well) takes {ta/tc:.2f}x that ({(ta/tc-1)*100:+.0f}%)")
     if b: line += f"; skopeo takes {statistics.median(x[0] for x in b)/tc:.2f}x"
     print(line + ".")
-cpu = [f"{names[sc]}: imgpromote {statistics.median(x[4] for x in rows[(sc, 'imgpromote')]):.2f} s, "
-       f"skopeo {statistics.median(x[4] for x in rows[(sc, 'skopeo')]):.2f} s"
+def cpu_of(sc, tool):
+    r = rows[(sc, tool)]
+    own, reg = statistics.median(x[4] for x in r), statistics.median(x[5] for x in r)
+    return f"{tool} {own:.2f} s + registries {reg:.2f} s (floor {(own + reg) / 2:.2f} s)"
+cpu = [f"{names[sc]}: {cpu_of(sc, 'imgpromote')}, {cpu_of(sc, 'skopeo')}"
        for sc in names if (sc, "imgpromote") in rows and (sc, "skopeo") in rows]
-if cpu: print("\nCPU (user + system, median of the copying process): " + "; ".join(cpu) + ".")
+if cpu: print("\nCPU (user + system, medians) of the copying process and of both registries during its runs; on the "
+              "2 cores they share, (tool + registries) / 2 is the least wall time any schedule of that work could take: "
+              + "; ".join(cpu) + ".")
 runs = max(len(v) for v in rows.values())
 print(f"\n{runs} runs per tool and scenario, tools alternating; median wall time (ratio of the medians; the range pairs each run with the other tool's run next to it); GNU time peak RSS; loopback, docker-registry 2.8.2, skopeo 1.9.3. "
       "skopeo runs with an empty blob-info cache, as in an ephemeral agent pod, except in the warm-cache rows.")
