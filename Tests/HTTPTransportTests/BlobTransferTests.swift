@@ -290,12 +290,7 @@ final class BlobTransferTests: XCTestCase {
     }
 
     func testCancellationIsPrompt() async throws {
-        let source = try LoopbackServer { _, writer in
-            try writer.writeHead(status: 200, contentLength: 64 << 20)
-            try writer.write(randomBytes(1 << 20))
-            try writer.flush()
-            writer.pause(milliseconds: 60_000)
-        }
+        let source = try stallingSource(declared: 64 << 20, sent: 1 << 20)
         defer { source.stop() }
         let sink = try UploadSink()
         defer { sink.stop() }

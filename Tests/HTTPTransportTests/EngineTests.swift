@@ -97,13 +97,7 @@ final class EngineTests: XCTestCase {
     /// cancelAll ends every transfer in flight (a stalled request and a stalled copy) promptly; work
     /// submitted afterwards still runs.
     func testCancelAllEndsWorkInFlightButNotLaterWork() async throws {
-        let stalled = try LoopbackServer { request, writer in
-            if request.path == "/ok" { return try writer.respond(status: 200, text: "fine") }
-            try writer.writeHead(status: 200, contentLength: 8 << 20)
-            try writer.write(randomBytes(64 << 10))
-            try writer.flush()
-            writer.pause(milliseconds: 60_000)
-        }
+        let stalled = try stallingSource(declared: 8 << 20, sent: 64 << 10, okPath: "/ok")
         defer { stalled.stop() }
         let sink = try UploadSink()
         defer { sink.stop() }

@@ -21,6 +21,18 @@ func assertTransportError<T>(_ kind: TransportError.Kind, file: StaticString = #
 
 func randomBytes(_ n: Int, seed: UInt64 = 7) -> [UInt8] { RandomBlob(seed: seed, size: Int64(n)).allBytes }
 
+/// A source that declares `declared` bytes, sends the first `sent` of them and then stalls (until the
+/// server stops): for cancellation tests. A request for `okPath` is answered at once with 200 "fine".
+func stallingSource(declared: Int64, sent: Int, okPath: String? = nil) throws -> LoopbackServer {
+    try LoopbackServer { request, writer in
+        if let okPath, request.path == okPath { return try writer.respond(status: 200, text: "fine") }
+        try writer.writeHead(status: 200, contentLength: declared)
+        try writer.write(randomBytes(sent))
+        try writer.flush()
+        writer.pause(milliseconds: 60_000)
+    }
+}
+
 func elapsedSeconds(since start: UInt64) -> Double { Double(monotonicNanos() - start) / 1e9 }
 
 struct DeadlineExceeded: Error, CustomStringConvertible {
