@@ -60,11 +60,11 @@ upload_requests() { grep -aE '^[0-9.]+ - - \[' "$WORK/$1.log" | grep -acE '"(PUT
 
 # CPU time (user + system, ms) the given processes have used so far, from /proc: the registries'.
 process_cpu_ms() {
-    local ticks=0 pid f
+    local ticks=0 pid stat
     for pid in "$@"; do
-        f=$(cut -d')' -f2- "/proc/$pid/stat")
-        set -- $f
-        ticks=$(( ticks + ${12} + ${13} ))
+        # After the ")" that ends the command name: state is field 0, utime 11, stime 12.
+        read -ra stat <<< "$(cut -d')' -f2- "/proc/$pid/stat")"
+        ticks=$(( ticks + stat[11] + stat[12] ))
     done
     echo $(( ticks * 1000 / $(getconf CLK_TCK) ))
 }
